@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Serves the staff admin with a Celery worker and beat; Ctrl-C stops all three.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+mkdir -p .data/logs
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "[sor] stopping server, worker and beat"
+  kill "${pids[@]}" 2>/dev/null
+  wait 2>/dev/null
+  echo "[sor] stopped (PostgreSQL and Redis keep running; 'make db-stop' stops them)"
+}
+trap cleanup INT TERM EXIT
+.venv/bin/celery -A sor_admin worker -l info --concurrency 2 >.data/logs/worker.log 2>&1 & pids+=($!)
+.venv/bin/celery -A sor_admin beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler \
+  --pidfile= >.data/logs/beat.log 2>&1 & pids+=($!)
+cat <<MSG
+[sor] staff admin:  http://127.0.0.1:8000/admin/
+[sor] demo logins (password = user name):
+        sor-admin      SOR-administrator (everything)
+        support        support desk (contact data, change requests)
+        region-nord    regional administrator, Region Nordjylland
+        guest          read only
+[sor] Celery worker and beat logs: .data/logs/   Ctrl-C stops everything started here.
+MSG
+$PY manage.py runserver 127.0.0.1:8000 & pids+=($!)
+wait "${pids[-1]}"
