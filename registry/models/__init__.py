@@ -1,0 +1,42 @@
+from .codes import (
+    ClinicalSpeciality,
+    CodeList,
+    EdiAdministrator,
+    EdiMessageType,
+    EntityType,
+    Municipality,
+    NetworkOperator,
+    OwnerType,
+    PostalDistrict,
+    Region,
+    SpecialityType,
+    SystemSupplier,
+    SystemType,
+)
+from .location import LocationNumber, LocationNumberMessageType
+from .staff import StaffProfile
+from .units import ADDRESS_FIELDS, ADDRESS_KINDS, Level, LocationMode, Unit
+
+__all__ = [
+    "ADDRESS_FIELDS",
+    "ADDRESS_KINDS",
+    "ClinicalSpeciality",
+    "CodeList",
+    "EdiAdministrator",
+    "EdiMessageType",
+    "EntityType",
+    "Level",
+    "LocationMode",
+    "LocationNumber",
+    "LocationNumberMessageType",
+    "Municipality",
+    "NetworkOperator",
+    "OwnerType",
+    "PostalDistrict",
+    "Region",
+    "SpecialityType",
+    "StaffProfile",
+    "SystemSupplier",
+    "SystemType",
+    "Unit",
+]

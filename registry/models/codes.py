@@ -1,0 +1,172 @@
+"""Code lists (klassifikationer). A code keeps its row when its text changes; a retired code
+points to its successor. Codes met in an SDS file that we do not know are created as
+"imported, unnamed" so nothing in the file is lost, and staff name them later."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from ..audit import AuditedHistory
+
+
+class CodeList(models.Model):
+    """Common shape of every code list; `code` is the value that travels in the SOR file.
+
+    Consequence: renaming a code changes no unit row, only the code's own history."""
+
+    code = models.CharField(_("kode"), max_length=32, unique=True)
+    name_da = models.CharField(_("navn (dansk)"), max_length=200, blank=True)
+    name_en = models.CharField(_("navn (engelsk)"), max_length=200, blank=True)
+    retired = models.BooleanField(_("udgået"), default=False)
+    successor = models.ForeignKey(
+        "self", verbose_name=_("erstattet af"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    imported_unnamed = models.BooleanField(
+        _("importeret uden navn"), default=False,
+        help_text=_("Koden kom fra en SOR-fil og var ukendt; giv den et navn."),
+    )
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["code"]
+
+    def __str__(self):
+        name = self.name_da or self.name_en or _("(uden navn)")
+        return f"{name} ({self.code})"
+
+
+def _history():
+    return HistoricalRecords(bases=[AuditedHistory], inherit=False)
+
+
+class OwnerType(CodeList):
+    """Institutionsejer-type (region, kommune, stat, privat); v1 `OwnerType`, v2 IE `EntityTypeIdentifier`."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("ejertype")
+        verbose_name_plural = _("ejertyper")
+
+
+class EntityType(CodeList):
+    """Institution/unit type (SNOMED CT id); v1 `InstitutionType`/`UnitType`, v2 `EntityTypeIdentifier`.
+
+    `level_hint` is evidence, not a rule: several types occur both as SI and OE."""
+
+    level_hint = models.CharField(_("niveau (vejledende)"), max_length=10, blank=True)
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("enhedstype")
+        verbose_name_plural = _("enhedstyper")
+
+
+class ClinicalSpeciality(CodeList):
+    """SOR-Kliniske specialer (`SpecialityCode`)."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("klinisk speciale")
+        verbose_name_plural = _("kliniske specialer")
+
+
+class SpecialityType(CodeList):
+    """Hovedspeciale / bispeciale (`SpecialityType`); only one code is evidenced."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("specialetype")
+        verbose_name_plural = _("specialetyper")
+
+
+class Region(CodeList):
+    """Region (1081–1085); also the scope of a regional administrator."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("region")
+        verbose_name_plural = _("regioner")
+
+
+class Municipality(CodeList):
+    """Kommune (4-digit CPR authority code), with the region it lies in."""
+
+    region = models.ForeignKey(Region, verbose_name=_("region"), null=True, blank=True, on_delete=models.PROTECT)
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("kommune")
+        verbose_name_plural = _("kommuner")
+
+
+class PostalDistrict(CodeList):
+    """Postnummer with its district name (PostNord); used to check and complete addresses."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("postnummer")
+        verbose_name_plural = _("postnumre")
+
+
+class NetworkOperator(CodeList):
+    """Netoperatør (`CommunicationSupplier`) of a location number."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("netoperatør")
+        verbose_name_plural = _("netoperatører")
+
+
+class SystemSupplier(CodeList):
+    """Systemleverandør of a location number; SDS's list is not public, codes come from files."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("systemleverandør")
+        verbose_name_plural = _("systemleverandører")
+
+
+class SystemType(CodeList):
+    """EDB-system of a location number; SDS's list is not public, codes come from files."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("EDB-system")
+        verbose_name_plural = _("EDB-systemer")
+
+
+class EdiAdministrator(CodeList):
+    """EDI-administrator of a location number; SDS's list is not public, codes come from files."""
+
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("EDI-administrator")
+        verbose_name_plural = _("EDI-administratorer")
+
+
+class EdiMessageType(CodeList):
+    """MedCom message type a location number can receive: standard + version code (e.g. RPT01/R0131K).
+
+    `code` is `<standard>:<version_code>`, the pair being what identifies the type."""
+
+    syntax = models.CharField(_("syntaks"), max_length=16, blank=True)
+    message_group = models.CharField(_("meddelelsesgruppe"), max_length=16, blank=True)
+    standard = models.CharField(_("standard"), max_length=16)
+    version_code = models.CharField(_("versionskode"), max_length=16)
+    urn = models.CharField(_("URN"), max_length=200, blank=True)
+    history = _history()
+
+    class Meta(CodeList.Meta):
+        verbose_name = _("EDI-meddelelsestype")
+        verbose_name_plural = _("EDI-meddelelsestyper")
+        ordering = ["standard", "version_code"]

@@ -1,0 +1,60 @@
+"""Staff roles as Django groups, kept in step by `post_migrate` and `manage.py sor_roles`.
+
+Nobody gets a delete permission: units are closed, never deleted."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+SOR_ADMIN = "SOR-administrator"
+SUPPORT = "Supportmedarbejder"
+REGIONAL = "Regional administrator"
+GUEST = "Gæst"
+
+_CODE_LIST_MODELS = [
+    "ownertype", "entitytype", "clinicalspeciality", "specialitytype", "region", "municipality",
+    "postaldistrict", "networkoperator", "systemsupplier", "systemtype", "ediadministrator", "edimessagetype",
+]
+
+
+def _perms(*q_objects):
+    query = Q()
+    for q in q_objects:
+        query |= q
+    return Permission.objects.filter(query).exclude(codename__startswith="delete_")
+
+
+def _view(app_label):
+    return Q(content_type__app_label=app_label, codename__startswith="view_")
+
+
+def sync_roles() -> dict[str, int]:
+    registry_all = Q(content_type__app_label="registry")
+    roles = {
+        SOR_ADMIN: _perms(
+            registry_all, Q(content_type__app_label="exports"), Q(content_type__app_label="django_celery_beat"),
+            Q(content_type__app_label="auth", codename__startswith="view_"),
+        ),
+        SUPPORT: _perms(
+            _view("registry"), _view("exports"),
+            Q(content_type__app_label="registry", codename__in=["change_unit", "edit_contact_data", "all_regions"]),
+        ),
+        REGIONAL: _perms(
+            _view("registry"), _view("exports"),
+            Q(content_type__app_label="registry", codename__in=[
+                "add_unit", "change_unit", "edit_contact_data", "edit_register_data", "close_unit",
+                "add_locationnumber", "change_locationnumber",
+            ]),
+        ),
+        GUEST: _perms(_view("registry"), _view("exports")),
+    }
+    counts = {}
+    for name, perms in roles.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        group.permissions.set(perms)
+        counts[name] = perms.count()
+    return counts
+
+
+def on_post_migrate(sender, **kwargs):
+    # Runs after each app's migrate signal so permissions of apps after `registry` are included.
+    sync_roles()

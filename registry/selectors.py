@@ -1,0 +1,85 @@
+"""The shared read path: visibility rules and query shapes live here once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.db.models import Q, QuerySet
+
+from .inheritance import Resolved, Resolver
+from .models import LocationNumber, Unit
+from .permissions import region_scope
+
+
+def unit_list(user=None) -> QuerySet[Unit]:
+    """Units a user may maintain (a regional administrator: their region only)."""
+    qs = Unit.objects.select_related("entity_type", "owner_type", "region", "parent")
+    scope = region_scope(user) if user is not None else None
+    if scope is False:
+        return qs.none()
+    if scope is not None:
+        qs = qs.filter(region=scope)
+    return qs
+
+
+def unit_search_q(term: str) -> Q:
+    """Search by SOR-ID, name, ydernummer, GLN, CVR or SHAK, picking the index the term can use."""
+    term = term.strip()
+    digits = term.replace(" ", "")
+    if digits.isdigit():
+        q = Q(provider_number=digits) | Q(cvr=digits) | Q(shak=digits) | Q(p_number=digits)
+        if len(digits) <= 6:
+            q |= Q(provider_number=digits.zfill(6))
+        if len(digits) == 13:
+            q |= Q(location_numbers__gln=digits)
+        if len(digits) >= 11:
+            q |= Q(sor_id=int(digits))
+        return q
+    return Q(name__icontains=term) | Q(shak__iexact=term)
+
+
+def ancestors_of(unit: Unit) -> list[Unit]:
+    """The chain owner → … → parent, in one query."""
+    if not unit.ancestors:
+        return []
+    found = {u.sor_id: u for u in Unit.objects.filter(sor_id__in=unit.ancestors).select_related("entity_type", "owner_type")}
+    return [found[pk] for pk in unit.ancestors if pk in found]
+
+
+def unit_effective_values(unit: Unit, on: dt.date | None = None) -> dict[str, Resolved]:
+    """Effective postal/visiting/activity/virtual addresses and location number of one unit,
+    with their source: 2 queries whatever the depth."""
+    chain = ancestors_of(unit) + [unit]
+    units = {u.sor_id: u for u in chain}
+    lns = defaultdict(list)
+    for ln in LocationNumber.objects.filter(unit_id__in=units).select_related(
+        "system_supplier", "system_type", "network_operator", "region", "edi_administrator"
+    ):
+        lns[ln.unit_id].append(ln)
+    return Resolver(units, lns, on).all(unit)
+
+
+def owner_tree(owner_ids, on: dt.date | None = None, *, with_message_types: bool = False):
+    """Whole owner trees: (units ordered by depth then SOR-ID, resolver). Three queries at most,
+    whatever the number of owners or units, for the export and tree views."""
+    units = list(
+        Unit.objects.filter(owner_id__in=list(owner_ids))
+        .select_related("entity_type", "owner_type")
+        .order_by("owner_id", "sor_id")
+    )
+    by_id = {u.sor_id: u for u in units}
+    lns = defaultdict(list)
+    qs = LocationNumber.objects.filter(unit_id__in=by_id).select_related(
+        "system_supplier", "system_type", "network_operator", "region", "edi_administrator"
+    )
+    if with_message_types:
+        qs = qs.prefetch_related("message_types")
+    for ln in qs:
+        lns[ln.unit_id].append(ln)
+    return units, Resolver(by_id, lns, on)
+
+
+def unit_as_of(unit_id: int, moment: dt.datetime):
+    """The unit's row as it was at `moment` (a historical record), or None before it existed."""
+    return Unit.history.filter(sor_id=unit_id, history_date__lte=moment).order_by("-history_date", "-history_id").first()

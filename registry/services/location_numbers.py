@@ -1,0 +1,120 @@
+"""Services for location numbers (lokationsnumre) and their EDI message types."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from .. import identifiers as ids
+from ..audit import Origin, audit_context
+from ..errors import ConflictError, DomainError, ValidationFailed
+from ..models import LocationMode, LocationNumber, LocationNumberMessageType, Unit
+from ..permissions import check_unit_change
+from .units import today
+
+EDITABLE_FIELDS = frozenset({
+    "only_internal", "non_active", "system_supplier", "system_type", "network_operator", "region",
+    "edi_administrator", "note", "status_present", "from_date", "to_date", "first_from_date", "updated_at_date",
+})
+
+
+def _check_gln_free(gln: str, *, exclude_pk=None):
+    clash = LocationNumber.objects.filter(gln=gln, to_date__isnull=True).exclude(pk=exclude_pk).select_related("unit").first()
+    if clash:
+        raise ValidationFailed({"gln": [_("Lokationsnummer %(gln)s er allerede aktivt på %(unit)s.")
+                                        % {"gln": gln, "unit": clash.unit}]})
+
+
+@transaction.atomic
+def location_number_assign(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, gln: str,
+                           message_types=(), strict: bool = True, **fields) -> LocationNumber:
+    """Give `unit` its own location number (it stops inheriting one)."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        unit = Unit.objects.select_for_update().get(pk=getattr(unit, "pk", unit))
+        check_unit_change(actor, unit, ["location_mode"])
+        gln = (gln or "").strip()
+        errors, _w = ids.check_gln(gln)
+        if errors:
+            raise ValidationFailed({"gln": errors})
+        unknown = set(fields) - EDITABLE_FIELDS
+        if unknown:
+            raise DomainError(_("Ukendte felter: %(f)s") % {"f": ", ".join(sorted(unknown))})
+        if fields.get("to_date") is None:
+            _check_gln_free(gln)
+        if strict:
+            missing = [name for name in ("system_supplier", "system_type", "network_operator", "region", "edi_administrator")
+                       if fields.get(name) is None]
+            if missing:
+                raise ValidationFailed({name: [_("Skal udfyldes, når lokationsnummeret oprettes.")] for name in missing})
+        fields.setdefault("from_date", today())
+        fields.setdefault("first_from_date", fields["from_date"])
+        fields.setdefault("updated_at_date", today())
+        ln = LocationNumber.objects.create(unit=unit, gln=gln, **fields)
+        for message_type in message_types:
+            LocationNumberMessageType.objects.create(location_number=ln, message_type=message_type)
+        if unit.location_mode != LocationMode.OWN:
+            unit.location_mode = LocationMode.OWN
+            unit.version += 1
+            unit.updated_at_date = today()
+            unit.save()
+        return ln
+
+
+@transaction.atomic
+def location_number_update(*, actor, reason: str, origin: str = Origin.ADMIN, location_number: LocationNumber | int,
+                           changes: dict, expected_version: int | None = None) -> LocationNumber:
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        ln = LocationNumber.objects.select_for_update().select_related("unit").get(pk=getattr(location_number, "pk", location_number))
+        if expected_version is not None and ln.version != expected_version:
+            raise ConflictError(_("Lokationsnummer %(gln)s er ændret af en anden, efter du åbnede det. Genindlæs og ret igen.")
+                                % {"gln": ln.gln})
+        unknown = set(changes) - EDITABLE_FIELDS
+        if unknown:
+            raise DomainError(_("Ukendte felter: %(f)s") % {"f": ", ".join(sorted(unknown))})
+        changed = {k: v for k, v in changes.items() if getattr(ln, k) != v}
+        if not changed:
+            return ln
+        check_unit_change(actor, ln.unit, ["location_mode"])
+        if "to_date" in changed and changed["to_date"] is None:
+            _check_gln_free(ln.gln, exclude_pk=ln.pk)
+        for key, value in changed.items():
+            setattr(ln, key, value)
+        ln.version += 1
+        ln.save()
+        return ln
+
+
+@transaction.atomic
+def location_number_set_message_types(*, actor, reason: str, origin: str = Origin.ADMIN,
+                                      location_number: LocationNumber | int, message_types) -> LocationNumber:
+    """Make the set of message types exactly `message_types` (history rows for what changed)."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        ln = LocationNumber.objects.select_for_update().select_related("unit").get(pk=getattr(location_number, "pk", location_number))
+        check_unit_change(actor, ln.unit, ["location_mode"])
+        wanted = {mt.pk: mt for mt in message_types}
+        current = {link.message_type_id: link for link in ln.message_type_links.all()}
+        for pk, link in current.items():
+            if pk not in wanted:
+                link.delete()
+        for pk, mt in wanted.items():
+            if pk not in current:
+                LocationNumberMessageType.objects.create(location_number=ln, message_type=mt)
+        return ln
+
+
+@transaction.atomic
+def location_number_close(*, actor, reason: str, origin: str = Origin.ADMIN, location_number: LocationNumber | int,
+                          to_date: dt.date) -> LocationNumber:
+    """Close a location number (its unit stays open and, from then on, has none of its own)."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        ln = LocationNumber.objects.select_for_update().select_related("unit").get(pk=getattr(location_number, "pk", location_number))
+        check_unit_change(actor, ln.unit, ["location_mode"])
+        if ln.from_date and to_date < ln.from_date:
+            raise ValidationFailed({"to_date": [_("Lukkedatoen ligger før lokationsnummeret blev gældende.")]})
+        ln.to_date = to_date
+        ln.updated_at_date = today()
+        ln.version += 1
+        ln.save()
+        return ln

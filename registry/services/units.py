@@ -1,0 +1,260 @@
+"""Services for units: create, update, close, move."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import identifiers as ids
+from ..audit import Origin, audit_context
+from ..errors import ConflictError, DomainError, NotAllowed, ValidationFailed
+from ..models import Level, LocationMode, Unit
+from ..permissions import check_perm, check_region, check_unit_change, region_scope
+from .validation import unit_messages
+
+# Fields a caller may set through unit_create/unit_update. Structure (level, parent, owner,
+# ancestors) changes only through unit_move; the SOR-ID never changes.
+_FIXED = {"sor_id", "level", "parent", "owner", "ancestors", "version"}
+EDITABLE_FIELDS = frozenset(
+    f.name for f in Unit._meta.concrete_fields if f.name not in _FIXED
+)
+_FK_FIELDS = {f.name: f for f in Unit._meta.concrete_fields if f.is_relation and f.name not in _FIXED}
+
+
+def today() -> dt.date:
+    return timezone.localdate()
+
+
+def _normalise(changes: dict) -> dict:
+    """Accept field names (FKs as instances, ids or None) and return attname → value."""
+    out = {}
+    for key, value in changes.items():
+        name = key[:-3] if key.endswith("_id") and key[:-3] in _FK_FIELDS else key
+        if name not in EDITABLE_FIELDS:
+            raise DomainError(_("Feltet %(field)s kan ikke ændres her.") % {"field": key})
+        if name in _FK_FIELDS:
+            out[_FK_FIELDS[name].attname] = getattr(value, "pk", value)
+        else:
+            out[name] = value
+    return out
+
+
+def _raise_if_invalid(unit: Unit, *, override_warnings: bool, strict: bool = True, extra_warnings=None):
+    errors, warnings = unit_messages(unit, strict=strict)
+    for field, msgs in (extra_warnings or {}).items():
+        warnings.setdefault(field, []).extend(msgs)
+    if errors or (warnings and not override_warnings):
+        raise ValidationFailed(errors, warnings)
+
+
+def _duplicate_provider_warning(unit: Unit) -> dict:
+    if not unit.provider_number:
+        return {}
+    other = (
+        Unit.objects.filter(provider_number=unit.provider_number, to_date__isnull=True)
+        .exclude(sor_id=unit.sor_id).exclude(owner_id=unit.owner_id).first()
+    )
+    if other is None:
+        return {}
+    return {"provider_number": [_("Ydernummer %(nr)s findes allerede under en anden institutionsejer: %(unit)s.")
+                                % {"nr": unit.provider_number, "unit": other}]}
+
+
+def allocate_sor_id() -> int:
+    """Next free SOR-ID from the database sequence; an id is never handed out twice."""
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT nextval('registry_sor_id_seq')")
+            sor_id = ids.sor_id_for_sequence(cursor.fetchone()[0])
+            if not Unit.objects.filter(sor_id=sor_id).exists():
+                return sor_id
+
+
+def advance_sor_id_sequence() -> None:
+    """Move the sequence past every item number in use (after importing SDS's own ids)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max((left(sor_id::text, length(sor_id::text) - 10))::bigint) FROM registry_unit "
+            "WHERE sor_id::text LIKE '%%100001600_'"
+        )
+        highest = cursor.fetchone()[0]
+        if highest:
+            cursor.execute("SELECT setval('registry_sor_id_seq', greatest(%s, (SELECT last_value FROM registry_sor_id_seq)))",
+                           [highest])
+
+
+_PARENT_LEVEL = {Level.INSTITUTION: {Level.OWNER}, Level.UNIT: {Level.INSTITUTION, Level.UNIT}}
+
+
+def _check_parent(level: str, parent: Unit | None):
+    if level == Level.OWNER:
+        if parent is not None:
+            raise DomainError(_("En institutionsejer kan ikke have en overordnet enhed."))
+        return
+    if parent is None:
+        raise DomainError(_("En %(level)s skal have en overordnet enhed.") % {"level": Level(level).label})
+    if parent.level not in _PARENT_LEVEL[level]:
+        raise DomainError(
+            _("En %(level)s kan ikke ligge under en %(parent)s.")
+            % {"level": Level(level).label, "parent": Level(parent.level).label}
+        )
+
+
+@transaction.atomic
+def unit_create(*, actor, reason: str, origin: str = Origin.ADMIN, level: str, parent: Unit | None = None,
+                name: str, from_date: dt.date | None = None, first_from_date: dt.date | None = None,
+                sor_id: int | None = None, override_warnings: bool = False, strict: bool = True,
+                **fields) -> Unit:
+    """Create a unit at `level` under `parent`; the SOR-ID is allocated unless given (import)."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        _check_parent(level, parent)
+        values = _normalise(fields)
+        region_id = values.get("region_id", parent.region_id if parent else None)
+        check_perm(actor, "registry.add_unit", _("Du må ikke oprette enheder."), region_id=region_id,
+                   check_scope=True)
+        if sor_id is not None:
+            errors, _w = ids.check_sor_id(sor_id)
+            if errors:
+                raise ValidationFailed({"sor_id": errors})
+            if Unit.objects.filter(sor_id=sor_id).exists():
+                raise DomainError(_("SOR-ID %(id)s findes allerede.") % {"id": sor_id})
+        else:
+            sor_id = allocate_sor_id()
+        from_date = from_date or today()
+        values.setdefault("region_id", region_id)
+        values.setdefault("updated_at_date", today())
+        if level == Level.OWNER:
+            values.setdefault("location_mode", LocationMode.NONE)
+        unit = Unit(
+            sor_id=sor_id, level=level, parent=parent,
+            owner_id=parent.owner_id if parent else sor_id,
+            ancestors=(parent.ancestors + [parent.sor_id]) if parent else [],
+            name=name, from_date=from_date, first_from_date=first_from_date or from_date, **values,
+        )
+        _raise_if_invalid(unit, override_warnings=override_warnings, strict=strict,
+                          extra_warnings=_duplicate_provider_warning(unit))
+        unit.save(force_insert=True)
+        return unit
+
+
+def _conflict(locked: Unit) -> ConflictError:
+    last = locked.history.order_by("-history_date").select_related("history_user").first()
+    who = getattr(last.history_user, "username", None) or _("en anden") if last else _("en anden")
+    when = timezone.localtime(last.history_date).strftime("%d-%m-%Y %H:%M") if last else "?"
+    return ConflictError(
+        _("%(unit)s er ændret af %(who)s kl. %(when)s, efter du åbnede den. Dine ændringer er ikke gemt: "
+          "genindlæs enheden, se ændringen i historikken, og ret igen.")
+        % {"unit": locked, "who": who, "when": when}
+    )
+
+
+@transaction.atomic
+def unit_update(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, changes: dict,
+                expected_version: int | None = None, override_warnings: bool = False,
+                strict: bool = True, touch: bool = True) -> Unit:
+    """Change a unit's own values. Writes nothing (no history row) when nothing changes.
+
+    `expected_version` is the version the editor saw; a different current version means someone
+    else saved in between and raises ConflictError. `touch` sets SorStatus UpdatedAt to today."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        pk = getattr(unit, "pk", unit)
+        locked = Unit.objects.select_for_update().get(pk=pk)
+        if expected_version is not None and locked.version != expected_version:
+            raise _conflict(locked)
+        values = _normalise(changes)
+        changed = {k: v for k, v in values.items() if getattr(locked, k) != v}
+        if not changed:
+            return locked
+        check_unit_change(actor, locked, [k[:-3] if k.endswith("_id") else k for k in changed])
+        if "region_id" in changed and region_scope(actor) is not None:
+            check_region(actor, changed["region_id"])
+        old_provider = locked.provider_number
+        for key, value in changed.items():
+            setattr(locked, key, value)
+        if touch and "updated_at_date" not in changed:
+            locked.updated_at_date = today()
+        locked.version += 1
+        extra = _duplicate_provider_warning(locked) if locked.provider_number != old_provider else {}
+        _raise_if_invalid(locked, override_warnings=override_warnings, strict=strict, extra_warnings=extra)
+        locked.save()
+        return locked
+
+
+@transaction.atomic
+def unit_close(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, to_date: dt.date,
+               expected_version: int | None = None, include_descendants: bool = False) -> list[Unit]:
+    """Close a unit (ToDate, inclusive) and its own open location numbers. Open units below it
+    must be closed too: with `include_descendants` they are, in the same batch; otherwise the
+    call is refused naming them. Returns the units closed."""
+    from .location_numbers import location_number_close
+
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        pk = getattr(unit, "pk", unit)
+        locked = Unit.objects.select_for_update().get(pk=pk)
+        if expected_version is not None and locked.version != expected_version:
+            raise _conflict(locked)
+        check_perm(actor, "registry.close_unit", _("Du må ikke lukke enheder."), region_id=locked.region_id,
+                   check_scope=True)
+        if to_date < locked.from_date:
+            raise ValidationFailed({"to_date": [_("Lukkedatoen %(date)s ligger før enheden blev gældende (%(from)s).")
+                                                % {"date": to_date, "from": locked.from_date}]})
+        open_below = list(
+            Unit.objects.select_for_update().filter(ancestors__contains=[locked.sor_id])
+            .exclude(to_date__lte=to_date).order_by("sor_id")
+        )
+        if open_below and not include_descendants:
+            names = ", ".join(str(u) for u in open_below[:5]) + (" …" if len(open_below) > 5 else "")
+            raise ValidationFailed({"to_date": [
+                _("%(n)d underenheder er stadig åbne efter %(date)s: %(names)s. Luk dem først, eller luk dem med.")
+                % {"n": len(open_below), "date": to_date, "names": names}
+            ]})
+        closed = []
+        for target in [locked, *open_below]:
+            if target.region_id != locked.region_id:
+                check_region(actor, target.region_id)
+            target.to_date = to_date
+            target.updated_at_date = today()
+            target.version += 1
+            target.save()
+            for ln in target.location_numbers.filter(to_date__isnull=True):
+                location_number_close(actor=actor, reason=reason, origin=origin, location_number=ln, to_date=to_date)
+            closed.append(target)
+        return closed
+
+
+@transaction.atomic
+def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, new_parent: Unit | int,
+              expected_version: int | None = None) -> Unit:
+    """Move a unit (and everything below it) under another parent, possibly another owner."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        locked = Unit.objects.select_for_update().get(pk=getattr(unit, "pk", unit))
+        parent = Unit.objects.get(pk=getattr(new_parent, "pk", new_parent))
+        if expected_version is not None and locked.version != expected_version:
+            raise _conflict(locked)
+        if not (actor is None or getattr(actor, "is_superuser", False) or actor.has_perm("registry.edit_register_data")):
+            raise NotAllowed(_("Du må ikke flytte enheder."))
+        check_region(actor, locked.region_id)
+        check_region(actor, parent.region_id)
+        _check_parent(locked.level, parent)
+        if parent.sor_id == locked.sor_id or locked.sor_id in parent.ancestors:
+            raise DomainError(_("En enhed kan ikke flyttes ind under sig selv."))
+        if parent.to_date is not None and parent.to_date < today():
+            raise DomainError(_("%(parent)s er lukket; vælg en åben overordnet enhed.") % {"parent": parent})
+        old_prefix = locked.ancestors + [locked.sor_id]
+        locked.parent = parent
+        locked.owner_id = parent.owner_id
+        locked.ancestors = parent.ancestors + [parent.sor_id]
+        locked.updated_at_date = today()
+        locked.version += 1
+        locked.save()
+        new_prefix = locked.ancestors + [locked.sor_id]
+        for below in Unit.objects.select_for_update().filter(ancestors__contains=[locked.sor_id]).order_by("sor_id"):
+            below.ancestors = new_prefix + below.ancestors[len(old_prefix):]
+            if below.owner_id != parent.owner_id:
+                below.owner_id = parent.owner_id
+                below.version += 1
+            below.save()
+        return locked

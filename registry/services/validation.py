@@ -1,0 +1,91 @@
+"""Field rules of a unit, shared by create, update and import (one place)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from .. import identifiers as ids
+from ..models import ADDRESS_KINDS, ClinicalSpeciality, Level, LocationMode, SpecialityType
+
+MAX_SPECIALITIES = 8
+
+
+def _add(bucket: dict, field: str, messages: list[str]):
+    if messages:
+        bucket.setdefault(field, []).extend(messages)
+
+
+def unit_messages(unit, *, strict: bool = True) -> tuple[dict, dict]:
+    """(errors, warnings) for a unit's own values. `strict=False` for SDS's own files, which
+    hold legacy values the admin would not accept as new input."""
+    errors: dict[str, list[str]] = {}
+    warnings: dict[str, list[str]] = {}
+
+    def run(field, result):
+        errs, warns = result
+        _add(errors, field, errs)
+        _add(warnings, field, warns)
+
+    name = (unit.name or "").strip()
+    if not name:
+        _add(errors, "name", [_("Enheden skal have et navn.")])
+    elif len(name) > 60:
+        _add(errors, "name", [_("Navnet må højst være 60 tegn (det er %(n)d).") % {"n": len(name)}])
+
+    if unit.level == Level.OWNER:
+        if unit.owner_type_id is None:
+            _add(errors, "owner_type", [_("En institutionsejer skal have en ejertype.")])
+        if unit.location_mode == LocationMode.INHERITED:
+            _add(errors, "location_mode", [_("En institutionsejer kan ikke arve et lokationsnummer.")])
+        if strict and not unit.postal_present:
+            _add(errors, "postal_present", [_("En institutionsejer skal have en postadresse.")])
+        if strict and not unit.virtual_present:
+            _add(errors, "virtual_present", [_("En institutionsejer skal have et telefonnummer.")])
+    else:
+        if unit.level == Level.INSTITUTION and unit.entity_type_id is None:
+            _add(errors, "entity_type", [_("En sundhedsinstitution skal have en institutionstype.")])
+        if unit.cvr:
+            _add(errors, "cvr", [_("CVR-nummer registreres på institutionsejeren, ikke på %(level)s.")
+                                 % {"level": unit.get_level_display()}])
+
+    run("cvr", ids.check_cvr(unit.cvr, phone=unit.phone, fax=unit.fax))
+    run("p_number", ids.check_p_number(unit.p_number))
+    run("provider_number", ids.check_provider_number(unit.provider_number, strict=strict))
+    run("shak", ids.check_shak(unit.shak))
+    run("pharmacy_number", ids.check_pharmacy_number(unit.pharmacy_number))
+    if unit.virtual_present:
+        if not (unit.phone or "").strip():
+            _add(errors, "phone", [_("Egne elektroniske adresser skal have et telefonnummer.")])
+        run("phone", ids.check_phone(unit.phone))
+        run("fax", ids.check_phone(unit.fax))
+        run("email", ids.check_email(unit.email))
+    for kind in ADDRESS_KINDS:
+        if getattr(unit, f"{kind}_present"):
+            for suffix, label in (("street_name", _("vejnavn")), ("post_code", _("postnummer")),
+                                  ("district_name", _("postdistrikt"))):
+                if not (getattr(unit, f"{kind}_{suffix}") or "").strip():
+                    _add(errors, f"{kind}_{suffix}", [_("Adressen mangler %(what)s.") % {"what": label}])
+            post_code = getattr(unit, f"{kind}_post_code")
+            if strict and post_code and not (post_code.isdigit() and len(post_code) == 4):
+                _add(errors, f"{kind}_post_code", [_("Et postnummer har 4 cifre; %(value)r gør ikke.") % {"value": post_code}])
+    if unit.geo_parent_sor_id:
+        run("geo_parent_sor_id", ids.check_sor_id(unit.geo_parent_sor_id))
+    for field in ("replaces", "replaced_by"):
+        for sor_id in getattr(unit, field) or []:
+            run(field, ids.check_sor_id(sor_id))
+    specialities = unit.specialities or []
+    if len(specialities) > MAX_SPECIALITIES:
+        _add(errors, "specialities", [_("Højst %(max)d kliniske specialer (der er %(n)d).")
+                                      % {"max": MAX_SPECIALITIES, "n": len(specialities)}])
+    if specialities and strict:
+        codes = {s.get("code") for s in specialities}
+        types = {s.get("type") for s in specialities}
+        known = set(ClinicalSpeciality.objects.filter(code__in=codes).values_list("code", flat=True))
+        known_types = set(SpecialityType.objects.filter(code__in=types).values_list("code", flat=True))
+        for code in sorted(codes - known, key=str):
+            _add(errors, "specialities", [_("Ukendt klinisk speciale: %(code)s.") % {"code": code}])
+        for code in sorted(types - known_types, key=str):
+            _add(errors, "specialities", [_("Ukendt specialetype: %(code)s.") % {"code": code}])
+    if unit.to_date and unit.from_date and unit.to_date < unit.from_date:
+        _add(errors, "to_date", [_("Lukkedatoen ligger før gældende-fra-datoen.")])
+    return errors, warnings
