@@ -1,0 +1,3 @@
+"""Admin URLs of the SOR XML import upload (mounted under /admin/sor-import/)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""The SOR staff admin: one module per ModelAdmin (registered on import)."""
+
+from . import codes, location_numbers, units  # noqa: F401

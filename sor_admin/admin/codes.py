@@ -1,0 +1,1 @@
+"""Code list admins (to be built by the admin work)."""

@@ -1,0 +1,1 @@
+"""Location number admin (to be built by the admin work)."""
