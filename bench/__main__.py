@@ -9,15 +9,19 @@ SECTIONS = ["admin", "exports"]
 
 
 def main(argv=None):
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sor_admin.settings")
-    import django
-
-    django.setup()
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--owners", type=int, default=25000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", choices=SECTIONS, action="append")
     args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sor_admin.settings")
+    from bench.common import ensure_bench_register, prepare_database
+
+    prepare_database()
+    import django
+
+    django.setup()
+    ensure_bench_register(args.owners, args.seed)
     for name in args.only or SECTIONS:
         try:
             module = importlib.import_module(f"bench.{name}")
