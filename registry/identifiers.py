@@ -44,14 +44,15 @@ def check_sor_id(value) -> Messages:
         return [_("Et SOR-ID består kun af cifre; %(value)r gør ikke.") % {"value": text}], []
     if len(text) < 11 or len(text) > 18:
         return [_("Et SOR-ID har 11–18 cifre; %(value)s har %(n)d.") % {"value": text, "n": len(text)}], []
+    if SOR_ID_RE.match(text) and verhoeff.is_valid(text):
+        return [], []
+    # Only now suggest another reading: a real SOR-ID can happen to pass GS1 mod-10 too.
     if len(text) == 13 and ean.is_valid(text):
         return [_("%(value)s er et lokationsnummer (GLN), ikke et SOR-ID.") % {"value": text}], []
     if not SOR_ID_RE.match(text):
         return [_("%(value)s er ikke et SOR-ID: det skal slutte med namespace 1000016, partition 00 og et kontrolciffer.")
                 % {"value": text}], []
-    if not verhoeff.is_valid(text):
-        return [_("SOR-ID %(value)s har forkert kontrolciffer (Verhoeff).") % {"value": text}], []
-    return [], []
+    return [_("SOR-ID %(value)s har forkert kontrolciffer (Verhoeff).") % {"value": text}], []
 
 
 def check_gln(value) -> Messages:

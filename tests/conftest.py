@@ -66,12 +66,16 @@ def owner_values(region_code="1081", **extra):
 def make_tree(db):
     """Builds IE → SI → OE → OE through the services; returns a dict of the four units."""
 
-    def build(region_code="1081", name="Lægerne Østergade", **owner_extra):
+    numbers = iter(range(19062, 99999))
+
+    def build(region_code="1081", name="Lægerne Østergade", provider_number=None, **owner_extra):
+        # The first tree's ydernummer is 019062; later trees get the next numbers (no duplicates).
+        provider_number = provider_number or str(next(numbers)).zfill(6)
         kwargs = dict(actor=None, reason="testdata", origin="command", from_date=dt.date(2020, 1, 1))
         ie = unit_create(level="IE", name=name, **owner_values(region_code, **owner_extra), **kwargs)
         si = unit_create(level="SI", parent=ie, name=f"{name} klinik",
                          entity_type=EntityType.objects.get(code="394761003"), **kwargs)
-        oe = unit_create(level="OE", parent=si, name=f"{name} ydernummer", provider_number="019062", **kwargs)
+        oe = unit_create(level="OE", parent=si, name=f"{name} ydernummer", provider_number=provider_number, **kwargs)
         leaf = unit_create(level="OE", parent=oe, name=f"{name} behandler", **kwargs)
         return {"ie": ie, "si": si, "oe": oe, "leaf": leaf}
 

@@ -1,0 +1,106 @@
+"""Identifier rules against real SOR identifiers from ../shared/sor-reference and wrong ones."""
+
+import pytest
+
+from registry import identifiers as ids
+from tests.shared_data import real_cvrs, real_glns, real_sor_ids
+
+
+def test_every_real_sor_id_passes():
+    real = real_sor_ids()
+    assert len(real) > 1000
+    failing = [v for v in real if ids.check_sor_id(v)[0]]
+    assert failing == []
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("6984910000160091", "namespace"),      # the synthetic OE in the v2 sample
+    ("99999999999", "namespace"),           # MedCom's "Default Org"
+    ("698471000016004", "kontrolciffer"),   # real id with the last digit changed
+    ("5790002401473", "lokationsnummer"),  # a GLN in the SOR-ID field
+    ("12345", "11–18"),
+    ("34780A000016001", "cifre"),
+])
+def test_wrong_sor_ids_are_refused_with_a_reason(value, fragment):
+    errors, _warnings = ids.check_sor_id(value)
+    assert errors and fragment in errors[0]
+
+
+def test_allocated_sor_ids_follow_sds_example():
+    assert [ids.sor_id_for_sequence(n) for n in range(1, 6)] == [
+        11000016002, 21000016006, 31000016008, 41000016001, 51000016003]
+    assert ids.sequence_of_sor_id(698471000016005) == 69847
+
+
+def test_every_real_gln_passes():
+    real = real_glns()
+    assert len(real) > 100
+    assert [v for v in real if ids.check_gln(v)[0]] == []
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("579000240147", "12 (mangler"),
+    ("57900024014731", "14 (et ciffer for meget"),
+    ("5790002401474", "kontrolciffer"),
+    ("35095748", "CVR-nummer"),
+    ("57900O2401473", "13 cifre"),
+])
+def test_wrong_glns_name_the_likely_mistake(value, fragment):
+    errors, _warnings = ids.check_gln(value)
+    assert errors and fragment in errors[0]
+
+
+def test_every_real_cvr_passes_without_warning():
+    real = real_cvrs()
+    assert len(real) > 100
+    assert [v for v in real if any(ids.check_cvr(v))] == []
+
+
+def test_cvr_failing_mod11_is_a_warning_not_an_error():
+    errors, warnings = ids.check_cvr("35095749")
+    assert errors == [] and "modulus 11" in warnings[0]
+
+
+@pytest.mark.parametrize("value,phone,fragment", [
+    ("46361266", "46361266", "samme som enhedens telefon"),
+    ("+45 46361266", "", "ligner et telefonnummer"),
+    ("46 36 12 66", "", "ligner et telefonnummer"),
+    ("5790002401473", "", "lokationsnummer"),
+    ("1234567890", "", "P-nummer"),
+    ("1234567", "", "8 cifre"),
+])
+def test_values_typed_in_the_cvr_field_by_mistake(value, phone, fragment):
+    errors, _warnings = ids.check_cvr(value, phone=phone)
+    assert errors and fragment in errors[0]
+
+
+def test_ydernummer_rules():
+    assert ids.check_provider_number("019062") == ([], [])
+    errors, _ = ids.check_provider_number("19062")
+    assert "019062" in errors[0]
+    errors, warnings = ids.check_provider_number("99019062")
+    assert errors == [] and "dublet" in warnings[0]
+    assert ids.check_provider_number("1234567")[0]
+    assert ids.check_provider_number("12a456")[0]
+    # SDS's own files may carry other lengths (XSD 1..9): accepted on import.
+    assert ids.check_provider_number("1234567", strict=False) == ([], [])
+
+
+@pytest.mark.parametrize("value", ["2529", "252901", "2529010", "804301", "6620A1", "6620A1B"])
+def test_real_and_wellformed_shak_codes_pass(value):
+    assert ids.check_shak(value) == ([], [])
+
+
+@pytest.mark.parametrize("value", ["252", "25290", "25290101", "a529", "2529-01"])
+def test_malformed_shak_codes_are_refused(value):
+    errors, _ = ids.check_shak(value)
+    assert errors and "SHAK" in errors[0]
+
+
+def test_phone_and_pharmacy_number_rules():
+    assert ids.check_phone("46361266") == ([], [])
+    assert ids.check_phone("+45 46 36 12 66") == ([], [])
+    assert ids.check_phone("4636")[0]
+    assert "lokationsnummer" in ids.check_phone("5790002401473")[0][0]
+    assert ids.check_pharmacy_number("362,1") == ([], [])
+    assert ids.check_pharmacy_number("362;1")[0]
