@@ -1,0 +1,92 @@
+"""Export formats `v2` (the default, SDS's current Sor.xml) and `v1` (SOR XML 1.0.0).
+
+`render` streams the register owner by owner: owners in ascending SOR-ID, read in batches
+through `registry.selectors.owner_tree` (a fixed number of queries per batch), so memory does
+not grow with the register. What "the register on a date" means is documented in
+docs/sor-xml-format-choices.md: every unit is written with its own dates (closed units with
+their ToDate, future units with their FromDate); the date chooses which location number of a
+unit is current and is the file's SnapshotDate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from exports.formats import register
+
+from .builder import SorXmlBuilder
+
+OWNER_BATCH = 400
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+
+
+def owner_ids_in_order() -> list[int]:
+    from registry.models import Unit
+
+    return list(Unit.objects.filter(level="IE").order_by("sor_id").values_list("sor_id", flat=True))
+
+
+def iter_owner_batches(owner_ids, snapshot_date, batch_size=OWNER_BATCH):
+    """Yield (owners, children, location_numbers) per batch, everything in SOR-ID order."""
+    from registry.selectors import owner_tree
+
+    for start in range(0, len(owner_ids), batch_size):
+        batch = owner_ids[start:start + batch_size]
+        units, resolver = owner_tree(batch, on=snapshot_date)
+        children = defaultdict(list)
+        owners = {}
+        for unit in units:  # ordered by owner, SOR-ID: children lists come out sorted
+            if unit.parent_id is None:
+                owners[unit.sor_id] = unit
+            else:
+                children[unit.parent_id].append(unit)
+        yield [owners[o] for o in batch if o in owners], children, resolver.location_numbers, len(units)
+
+
+def write_sor_xml(fh, version: str, snapshot_date: dt.date, batches, *, created_at: dt.datetime | None = None,
+                  progress=None) -> dict:
+    """Write a whole SorTree from `batches` (see iter_owner_batches) to the binary file `fh`."""
+    created_at = created_at or timezone.now()
+    builder = SorXmlBuilder(fh, version, snapshot_date)
+    builder.header(created_at.astimezone(COPENHAGEN))
+    done = 0
+    for owners, children, lns, n_units in batches:
+        for owner in owners:
+            builder.owner(owner, children, lns)
+        done += n_units
+        if progress is not None:
+            progress(n_units)
+    builder.close()
+    builder.counts["total_units"] = done
+    return builder.counts
+
+
+class _SorXmlFormat:
+    identifier = ""
+    files = ("Sor.xml",)
+
+    def render(self, snapshot_date: dt.date, out_dir, progress=None, *, created_at: dt.datetime | None = None) -> dict:
+        """Write Sor.xml into `out_dir`. `progress(n)` is called with the number of units written
+        since the last call (a tqdm `update` fits)."""
+        path = Path(out_dir) / "Sor.xml"
+        owner_ids = owner_ids_in_order()
+        with open(path, "wb") as fh:
+            counts = write_sor_xml(fh, self.identifier, snapshot_date, iter_owner_batches(owner_ids, snapshot_date),
+                                   created_at=created_at, progress=progress)
+        return {"files": {"Sor.xml": str(path)}, "counts": counts}
+
+
+@register
+class V2Format(_SorXmlFormat):
+    identifier = "v2"
+    label = "SOR XML 2.0.0"
+
+
+@register
+class V1Format(_SorXmlFormat):
+    identifier = "v1"
+    label = "SOR XML 1.0.0"
