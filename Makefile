@@ -60,7 +60,7 @@ test: BROWSER=1
 test: setup
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run -v 1
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
