@@ -1,1 +1,221 @@
-"""Location number admin (to be built by the admin work)."""
+"""Location number (lokationsnummer) admin: every change goes through
+`registry.services.location_numbers` with a reason; a number is closed, never deleted."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminDateWidget
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from registry.audit import audit_context
+from registry.errors import DomainError
+from registry.models import EdiMessageType, LocationNumber
+from registry.permissions import region_scope
+from registry.services.location_numbers import (
+    EDITABLE_FIELDS,
+    location_number_assign,
+    location_number_close,
+    location_number_set_message_types,
+    location_number_update,
+)
+
+from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error
+from .history import HistoryAdminMixin
+
+
+class ActiveFilter(admin.SimpleListFilter):
+    title = _("aktiv")
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("aktiv")), ("no", _("lukket eller ikke aktiv"))]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        active = (Q(to_date__isnull=True) | Q(to_date__gte=today)) & Q(non_active=False)
+        if self.value() == "yes":
+            return queryset.filter(active)
+        if self.value() == "no":
+            return queryset.exclude(active)
+        return queryset
+
+
+def _message_types_field():
+    return forms.ModelMultipleChoiceField(
+        label=_("EDI-meddelelsestyper"), queryset=EdiMessageType.objects.filter(retired=False),
+        required=False, widget=admin.widgets.FilteredSelectMultiple(_("meddelelsestyper"), is_stacked=False),
+    )
+
+
+class LocationNumberChangeForm(ServiceModelForm):
+    # Not named `message_types`: ModelForm would write that m2m itself, bypassing the service.
+    edi_message_types = _message_types_field()
+    seen_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = LocationNumber
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.fields["seen_version"].initial = self.instance.version
+            self.fields["edi_message_types"].initial = [link.message_type_id
+                                                       for link in self.instance.message_type_links.all()]
+        if self.instance.pk:
+            # A retired type already on the number stays selectable (so saving does not drop it).
+            current = self.instance.message_type_links.values("message_type")
+            self.fields["edi_message_types"].queryset = EdiMessageType.objects.filter(
+                Q(retired=False) | Q(pk__in=current))
+
+    def apply(self, data):
+        changes = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
+        with audit_context(actor=self.actor, reason=data["reason"], origin="admin"):
+            ln = location_number_update(actor=self.actor, reason=data["reason"], origin="admin",
+                                        location_number=self.instance.pk, changes=changes,
+                                        expected_version=data["seen_version"])
+            if "edi_message_types" in self.changed_data:
+                ln = location_number_set_message_types(actor=self.actor, reason=data["reason"], origin="admin",
+                                                       location_number=ln, message_types=data["edi_message_types"])
+        return ln
+
+
+class LocationNumberAddForm(ServiceModelForm):
+    edi_message_types = _message_types_field()
+
+    class Meta:
+        model = LocationNumber
+        fields = "__all__"
+
+    def apply(self, data):
+        fields = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
+        for name in ("system_supplier", "system_type", "network_operator", "region", "edi_administrator"):
+            fields.setdefault(name, data.get(name))
+        return location_number_assign(
+            actor=self.actor, reason=data["reason"], origin="admin", unit=data["unit"], gln=data["gln"],
+            message_types=data.get("edi_message_types") or (), **fields,
+        )
+
+
+class LocationNumberCloseForm(forms.Form):
+    to_date = forms.DateField(label=_("Lukkedato"), widget=AdminDateWidget,
+                              help_text=_("Sidste dag lokationsnummeret er gældende (inklusive)."))
+    reason = ReasonField()
+
+
+SUPPLIER_ROWS = [("system_supplier", "system_type"), ("network_operator", "edi_administrator"), "region"]
+
+
+@admin.register(LocationNumber)
+class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
+    list_display = ("gln", "unit_link", "region", "network_operator", "from_date", "to_date", "active_display")
+    list_select_related = ("unit", "region", "network_operator")
+    list_filter = ("region", "network_operator", ActiveFilter)
+    search_fields = ("gln",)
+    search_help_text = _("Søg på lokationsnummer (GLN), enhedens SOR-ID eller enhedens navn.")
+    autocomplete_fields = ("unit",)
+    ordering = ("gln",)
+    object_actions = [("close", "close_view")]
+    change_form_template = "admin/sor/change_form.html"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        scope = region_scope(request.user)
+        if scope is False:
+            return qs.none()
+        if scope is not None:
+            qs = qs.filter(unit__region=scope)
+        return qs
+
+    def get_search_results(self, request, queryset, search_term):
+        term = (search_term or "").strip()
+        if not term:
+            return queryset, False
+        digits = term.replace(" ", "")
+        if digits.isdigit():
+            q = Q(gln=digits) if len(digits) == 13 else Q(gln__startswith=digits)
+            if len(digits) >= 11:
+                q |= Q(unit_id=int(digits))
+            return queryset.filter(q), False
+        return queryset.filter(unit__name__icontains=term), False
+
+    @admin.display(description=_("enhed"), ordering="unit__name")
+    def unit_link(self, obj):
+        url = reverse(f"{self.admin_site.name}:registry_unit_change", args=[obj.unit_id])
+        return format_html('<a href="{}">{}</a>', url, obj.unit)
+
+    @admin.display(description=_("aktiv"), boolean=True)
+    def active_display(self, obj):
+        return not obj.non_active and (obj.to_date is None or obj.to_date >= timezone.localdate())
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = LocationNumberChangeForm if obj is not None else LocationNumberAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            fieldsets = [
+                (_("Lokationsnummer"), {"fields": ["unit", "gln", ("from_date", "first_from_date")]}),
+                (_("Leverandører"), {"fields": SUPPLIER_ROWS}),
+                (_("EDI"), {"fields": ["edi_message_types", ("only_internal", "non_active"), "note"]}),
+            ]
+        else:
+            fieldsets = [
+                (_("Lokationsnummer"), {"fields": ["unit_link", "gln", ("from_date", "first_from_date"),
+                                                    ("to_date", "updated_at_date"), "status_present"]}),
+                (_("Leverandører"), {"fields": SUPPLIER_ROWS}),
+                (_("EDI"), {"fields": ["edi_message_types", ("only_internal", "non_active"), "note"]}),
+            ]
+        if obj is None or self.has_change_permission(request, obj):
+            fieldsets.append((_("Begrundelse"), {"fields": ["reason"] + (["seen_version"] if obj else [])}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("unit_link", "gln", "to_date", "updated_at_date")
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if object_id is not None:
+            obj = self.get_object(request, object_id)
+            if obj is not None and obj.to_date is None and self.has_change_permission(request, obj):
+                extra_context["sor_object_links"] = [
+                    (self.object_action_url(obj, "close"), gettext("Luk lokationsnummer"))]
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def close_view(self, request, object_id):
+        obj, refused = self.get_object_or_refuse(request, object_id, self.has_change_permission)
+        if refused:
+            return refused
+        if request.method == "POST":
+            form = LocationNumberCloseForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    with transaction.atomic():
+                        location_number_close(actor=request.user, reason=data["reason"], origin="admin",
+                                              location_number=obj.pk, to_date=data["to_date"])
+                except DomainError as error:
+                    add_domain_error(form, error)
+                else:
+                    self.log_change(request, obj, gettext("Lukket pr. %(date)s") % {"date": data["to_date"]})
+                    messages.success(request, gettext("Lokationsnummer %(gln)s er lukket pr. %(date)s.")
+                                     % {"gln": obj.gln, "date": data["to_date"].strftime("%d-%m-%Y")})
+                    return HttpResponseRedirect(
+                        reverse(f"{self.admin_site.name}:registry_locationnumber_change", args=[obj.pk]))
+        else:
+            form = LocationNumberCloseForm(initial={"to_date": timezone.localdate()})
+        return self.render_action_form(
+            request, obj, form, title=gettext("Luk lokationsnummer %s") % obj.gln,
+            submit_label=gettext("Luk lokationsnummeret"),
+            intro=gettext("Enheden forbliver åben; fra lukkedatoen har den intet eget lokationsnummer."),
+        )

@@ -1,0 +1,172 @@
+"""Shared pieces of the SOR staff admin: forms whose validation step is the service call, and a
+ModelAdmin base that never deletes and shows row history (django-simple-history) per object.
+
+Why the service runs during form validation: the service is the validator (field rules, roles,
+regions, concurrent edits), and only inside form validation can its refusal be shown on the form
+the way Django shows any other error. The admin wraps the whole POST in one transaction and the
+service in a savepoint, so a refused change writes nothing and an accepted one is saved once;
+`save_model` then has nothing left to do.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from registry.errors import DomainError, ValidationFailed
+
+REASON_HELP = _("Hvorfor ændres registeret? Begrundelsen gemmes i historikken sammen med dit navn.")
+
+
+class ReasonField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Begrundelse"))
+        kwargs.setdefault("help_text", REASON_HELP)
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 2, "cols": 80}))
+        kwargs.setdefault("error_messages", {"required": _("Skriv en begrundelse for ændringen.")})
+        super().__init__(**kwargs)
+
+
+def add_domain_error(form: forms.Form, error: DomainError, *, field_names=None) -> None:
+    """Show a service's refusal on `form`: field messages on their fields (or as form errors
+    naming the field when it is not on the form), anything else as a form error."""
+    if isinstance(error, ValidationFailed):
+        buckets = [(error.errors, False), (error.warnings, True)]
+        for bucket, is_warning in buckets:
+            for field, msgs in bucket.items():
+                for msg in msgs:
+                    text = gettext("Advarsel: %(msg)s") % {"msg": msg} if is_warning else msg
+                    if field in form.fields and (field_names is None or field in field_names) \
+                            and field not in getattr(form, "readonly_names", ()):
+                        form.add_error(field, text)
+                    else:
+                        form.add_error(None, f"{field_label(form, field)}: {text}" if field != "__all__" else text)
+        if error.only_warnings and "override_warnings" in form.fields:
+            form.add_error("override_warnings", gettext(
+                "Ret advarslerne, eller sæt kryds her for at gemme trods advarslerne (begrundelsen gemmes)."))
+        return
+    form.add_error(None, str(error))
+
+
+def field_label(form, name: str) -> str:
+    model = getattr(getattr(form, "_meta", None), "model", None)
+    if model is not None:
+        try:
+            return str(model._meta.get_field(name).verbose_name)
+        except Exception:  # noqa: BLE001 - any unknown name is shown as is
+            pass
+    return name
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A ModelForm that saves through a service (see the module docstring).
+
+    Subclasses implement `apply(cleaned_data) -> saved instance`; `self.request` is set by
+    `ServiceAdminMixin.get_form`. Model validation (`full_clean`) is skipped: the service validates."""
+
+    request = None
+    model_admin = None
+    reason = ReasonField()
+
+    def _post_clean(self):
+        if self._errors:
+            return
+        try:
+            with transaction.atomic():
+                saved = self.apply(self.cleaned_data)
+        except DomainError as error:
+            add_domain_error(self, error)
+            return
+        if saved is not None:
+            self.instance = saved
+
+    def apply(self, data):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def actor(self):
+        return self.request.user if self.request else None
+
+
+class ServiceAdminMixin:
+    """ModelAdmin behaviour shared by every register admin: nothing is ever deleted, saving has
+    already happened in the form (through a service), and the request reaches the form."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request, "model_admin": self})
+
+    def save_model(self, request, obj, form, change):
+        """The service already saved `obj` while validating the form."""
+
+    def save_related(self, request, form, formsets, change):
+        """Related rows are written by the services too."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+class ObjectActionMixin:
+    """Small per-object workflow pages (close a unit, retire a code): `<pk>/<name>/`.
+
+    Subclasses list `object_actions = [(url_name, view_method_name)]`."""
+
+    object_actions: list[tuple[str, str]] = []
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_"
+        extra = [
+            path(f"<path:object_id>/{name}/", self.admin_site.admin_view(getattr(self, method)),
+                 name=prefix + name)
+            for name, method in self.object_actions
+        ]
+        return extra + super().get_urls()
+
+    def object_action_url(self, obj, name):
+        return reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[obj.pk])
+
+    def get_object_or_refuse(self, request, object_id, perm_check):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            messages.warning(request, gettext("%(name)s med ID “%(key)s” findes ikke, eller du har ikke adgang til den.")
+                             % {"name": self.opts.verbose_name, "key": object_id})
+            return None, HttpResponseRedirect(reverse(f"{self.admin_site.name}:index"))
+        if not perm_check(request, obj):
+            raise PermissionDenied
+        return obj, None
+
+    def render_action_form(self, request, obj, form, *, title, submit_label, intro="", template=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "original": obj,
+            "object": obj,
+            "title": title,
+            "form": form,
+            "intro": intro,
+            "submit_label": submit_label,
+            "media": self.media + form.media,
+            "change_url": reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change",
+                                  args=[obj.pk]),
+            "has_view_permission": self.has_view_permission(request, obj),
+        }
+        return TemplateResponse(request, template or "admin/sor/action_form.html", context)
+
+
+class SorModelAdmin(ServiceAdminMixin, ObjectActionMixin, admin.ModelAdmin):
+    """Base of the register's admins."""
+
+    show_full_result_count = False
