@@ -196,6 +196,9 @@ class _Importer:
     # -- one batch of owner trees ----------------------------------------------------------------
     def process(self, records: list[dict]) -> None:
         valid = [rec for rec in records if self.validate(rec)]
+        if len(valid) != len(records):
+            self.writing = False
+            return
         if self.info.errors:
             self.writing = False
         self.result.counts["units_in_file"] += len(records)
@@ -207,6 +210,7 @@ class _Importer:
             if parent is None:
                 rec["owner_id"], rec["ancestors"] = rec["sor_id"], []
             else:
+                rec["parent_id"] = parent["sor_id"]
                 rec["owner_id"], rec["ancestors"] = parent["owner_id"], parent["ancestors"] + [parent["sor_id"]]
         by_id = {rec["sor_id"]: rec for rec in valid}
         existing = Unit.objects.in_bulk(list(by_id))

@@ -231,6 +231,7 @@ def _ean(el, errors) -> dict:
         name = local(child.tag)
         if name == "EanLocationCode":
             ln["gln"] = _strip(child)
+            ln["_line"] = child.sourceline
         elif name == "OnlyInternalIndicator":
             ln["only_internal"] = _bool(child, errors)
         elif name == "NonActiveIndicator":
@@ -298,6 +299,7 @@ def parse_record(el, level: str, version: str, errors: list) -> dict:
             continue
         if name == "SorIdentifier":
             rec["sor_id"] = _strip(child)
+            rec["_line"] = child.sourceline
         elif name in TYPE_TAGS:
             rec["owner_type_code" if level == "IE" else "entity_type_code"] = _code(child, errors)
         elif name in SIMPLE_TEXT and (name != "CVRnumberIdentifier" or level == "IE"):

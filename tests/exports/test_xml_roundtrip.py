@@ -11,7 +11,14 @@ from lxml import etree
 from exports.xml.importer import import_sor_file
 from registry.models import Unit
 
-from .xml_helpers import STRAY_INDENT, V1_SAMPLES, XSD, comparable, export_bytes, v2_sample_without_synthetic_oe
+from .xml_helpers import (
+    STRAY_INDENT,
+    V1_SAMPLES,
+    XSD,
+    comparable,
+    export_bytes,
+    v2_sample_without_synthetic_oe,
+)
 
 
 def snapshot_of(data: bytes) -> dt.date:
