@@ -48,7 +48,7 @@ def iter_owner_batches(owner_ids, snapshot_date, batch_size=OWNER_BATCH):
 
 
 def write_sor_xml(fh, version: str, snapshot_date: dt.date, batches, *, created_at: dt.datetime | None = None,
-                  progress=None) -> dict:
+                  progress=None, total: int | None = None) -> dict:
     """Write a whole SorTree from `batches` (see iter_owner_batches) to the binary file `fh`."""
     created_at = created_at or timezone.now()
     builder = SorXmlBuilder(fh, version, snapshot_date)
@@ -59,7 +59,7 @@ def write_sor_xml(fh, version: str, snapshot_date: dt.date, batches, *, created_
             builder.owner(owner, children, lns)
         done += n_units
         if progress is not None:
-            progress(n_units)
+            progress(done, total, version)
     builder.close()
     builder.counts["total_units"] = done
     return builder.counts
@@ -70,13 +70,16 @@ class _SorXmlFormat:
     files = ("Sor.xml",)
 
     def render(self, snapshot_date: dt.date, out_dir, progress=None, *, created_at: dt.datetime | None = None) -> dict:
-        """Write Sor.xml into `out_dir`. `progress(n)` is called with the number of units written
-        since the last call (a tqdm `update` fits)."""
+        """Write Sor.xml into `out_dir`. `progress(done, total, identifier)` is called after each
+        batch with the number of units written so far and the number of units in the register."""
+        from registry.models import Unit
+
         path = Path(out_dir) / "Sor.xml"
         owner_ids = owner_ids_in_order()
+        total = Unit.objects.count() if progress is not None else None
         with open(path, "wb") as fh:
             counts = write_sor_xml(fh, self.identifier, snapshot_date, iter_owner_batches(owner_ids, snapshot_date),
-                                   created_at=created_at, progress=progress)
+                                   created_at=created_at, progress=progress, total=total)
         return {"files": {"Sor.xml": str(path)}, "counts": counts}
 
 

@@ -20,6 +20,12 @@ from exports.formats import get_format, identifiers
 log = logging.getLogger("exports.export")
 
 
+def _advance(bar, done, total):
+    if total and bar.total != total:
+        bar.total = total
+    bar.update(done - bar.n)
+
+
 class Command(BaseCommand):
     help = "Dan et SOR-udtræk (v2 er standard) for en dato."
 
@@ -45,7 +51,7 @@ class Command(BaseCommand):
         bar = tqdm(total=total, unit=" enheder", disable=not sys.stderr.isatty(), file=sys.stderr, smoothing=0.1)
         with tempfile.TemporaryDirectory(dir=out.parent if not out.is_dir() else out) as tmp:
             try:
-                result = fmt.render(day, tmp, progress=bar.update)
+                result = fmt.render(day, tmp, progress=lambda done, total, _label: _advance(bar, done, total))
             finally:
                 bar.close()
             files = result["files"]
