@@ -291,7 +291,7 @@ class _Importer:
                 values[attname] = self.codes.ensure(model, value)
             else:
                 values[key] = value
-        if rec["specialities"]:
+        if rec.get("specialities"):
             for item in rec["specialities"]:
                 self.codes.ensure(ClinicalSpeciality, item["code"])
                 self.codes.ensure(SpecialityType, item["type"])

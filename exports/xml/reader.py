@@ -271,16 +271,19 @@ OU_INFO = {"AmbulantActivityIndicator": "ambulant_activity", "PatientsAdmittedIn
 
 def parse_record(el, level: str, version: str, errors: list) -> dict:
     """One InstitutionOwner / HealthInstitution / OrganizationalUnit element → record dict."""
+    # Only the fields the level's XML record can carry: anything else stays as it is in the register.
     rec = {
         "_line": el.sourceline, "_ln": None, "level": level, "sor_id": None, "name": "",
-        "shak": "", "provider_number": "", "pharmacy_number": "", "cvr": "",
-        "specialities": None, "replaces": None, "replaced_by": None,
-        "ambulant_activity": None, "patients_admitted": None, "reporting_level": None,
         "virtual_present": False, "email": "", "website": "", "phone": "", "fax": "",
         "location_mode": "none" if level == "IE" else "unspecified",
     }
+    if level == "IE":
+        rec["cvr"] = ""
+    else:
+        rec.update(shak="", pharmacy_number="", replaces=None, replaced_by=None)
     if level == "OE":
-        rec.update(local_code="", **dict.fromkeys(LOCAL_ATTRS.values(), ""))
+        rec.update(local_code="", provider_number="", specialities=None, ambulant_activity=None,
+                   patients_admitted=None, reporting_level=None, **dict.fromkeys(LOCAL_ATTRS.values(), ""))
     if level == "IE":
         rec["owner_type_code"] = None
     else:
@@ -302,7 +305,7 @@ def parse_record(el, level: str, version: str, errors: list) -> dict:
             rec["_line"] = child.sourceline
         elif name in TYPE_TAGS:
             rec["owner_type_code" if level == "IE" else "entity_type_code"] = _code(child, errors)
-        elif name in SIMPLE_TEXT and (name != "CVRnumberIdentifier" or level == "IE"):
+        elif name in SIMPLE_TEXT and SIMPLE_TEXT[name] in rec:
             rec[SIMPLE_TEXT[name]] = _txt(child) if name == "EntityName" else _strip(child)
         elif name == "EanLocationCodeEntity" and level == "IE":
             rec["location_mode"] = "own"
