@@ -128,7 +128,10 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        scope = region_scope(request.user)
+        user = request.user
+        if not (user.has_perm("registry.change_locationnumber") or user.has_perm("registry.add_locationnumber")):
+            return qs  # read-only users (guest, support desk) read every location number
+        scope = region_scope(user)
         if scope is False:
             return qs.none()
         if scope is not None:

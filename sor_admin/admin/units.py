@@ -32,6 +32,17 @@ from .spreadsheets import UnitSpreadsheetAdminMixin
 CHILDREN_SHOWN = 50
 
 
+def maintains_units(user) -> bool:
+    return user.has_perm("registry.change_unit") or user.has_perm("registry.add_unit")
+
+
+def visible_units(user):
+    """Units the admin shows `user`: a user who maintains units sees those they may maintain
+    (a regional administrator: their region, by `unit_list`); a read-only user (guest) reads the
+    whole register and changes nothing."""
+    return unit_list(user if maintains_units(user) else None)
+
+
 def can_edit_register_data(user) -> bool:
     return user.is_superuser or user.has_perm("registry.edit_register_data")
 
@@ -140,6 +151,51 @@ def _flat(fieldsets):
 
 # ---------------------------------------------------------------- forms
 
+class SpecialitiesField(forms.Field):
+    """Clinical specialities as text, one per line: `<speciality code>` or `<code>;<type code>`,
+    in priority order (stored as [{"code": ..., "type": ...}, ...])."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def __init__(self, **kwargs):
+        kwargs.pop("encoder", None)
+        kwargs.pop("decoder", None)
+        kwargs.pop("max_length", None)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("Én pr. linje i prioriteret rækkefølge: specialekode, "
+                                         "eventuelt efterfulgt af ; og specialetype (fx 50;1)."))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, str):
+            return value
+        lines = []
+        for item in value or []:
+            if isinstance(item, dict):
+                code, kind = item.get("code") or "", item.get("type") or ""
+                lines.append(f"{code};{kind}" if kind else str(code))
+        return "\n".join(lines)
+
+    def to_python(self, value):
+        items = []
+        for number, line in enumerate((value or "").splitlines(), start=1):
+            line = line.strip()
+            if not line:
+                continue
+            code, _sep, kind = (part.strip() for part in line.partition(";"))
+            if not code:
+                raise forms.ValidationError(_("Linje %(n)d mangler en specialekode."), params={"n": number})
+            items.append({"code": code, "type": kind} if kind else {"code": code})
+        return items or None
+
+    def has_changed(self, initial, data):
+        try:
+            new = self.to_python(data)
+        except forms.ValidationError:
+            return True
+        return (initial or None) != new
+
+
 OVERRIDE_LABEL = _("Gem trods advarsler")
 
 
@@ -151,6 +207,7 @@ class UnitChangeForm(ServiceModelForm):
     class Meta:
         model = Unit
         fields = "__all__"
+        field_classes = {"specialities": SpecialitiesField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -171,6 +228,7 @@ class UnitAddForm(ServiceModelForm):
     class Meta:
         model = Unit
         fields = "__all__"
+        field_classes = {"specialities": SpecialitiesField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -221,7 +279,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     def get_queryset(self, request):
         """Region-scoped for a regional administrator (the selector holds the rule)."""
-        return unit_list(request.user).order_by(*(self.get_ordering(request) or ("sor_id",)))
+        return visible_units(request.user).order_by(*(self.get_ordering(request) or ("sor_id",)))
 
     def get_search_results(self, request, queryset, search_term):
         term = (search_term or "").strip()

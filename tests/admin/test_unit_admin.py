@@ -1,0 +1,235 @@
+"""The unit admin through the test client: each persona's rights, saving through the services with a
+reason, errors and warnings on the form, concurrent edits, region scoping and closing."""
+
+import datetime as dt
+
+import pytest
+from django.contrib import admin
+from django.test import Client, RequestFactory
+
+from registry.errors import NotAllowed
+from registry.models import Unit
+from registry.services.units import unit_update
+
+from .admin_helpers import change_url, form_data, form_errors, messages_of, text_of
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def fresh(unit):
+    return Unit.objects.get(pk=unit.pk)
+
+
+def test_support_desk_changes_phone_with_a_reason(make_tree, support):
+    unit = make_tree()["ie"]
+    client = client_for(support)
+    page = client.get(change_url(unit))
+    assert page.status_code == 200
+    response = client.post(change_url(unit), form_data(page, phone="11223344", reason="Klinikken ringede"))
+    assert response.status_code == 302, form_errors(response)
+    saved = fresh(unit)
+    assert saved.phone == "11223344"
+    latest = saved.history.order_by("-history_id").first()
+    assert (latest.history_user, latest.history_change_reason, latest.origin) == (support, "Klinikken ringede", "admin")
+
+
+def test_support_desk_sees_register_data_read_only_and_cannot_change_the_name(make_tree, support):
+    unit = make_tree()["ie"]
+    client = client_for(support)
+    page = client.get(change_url(unit))
+    form = page.context["adminform"].form
+    assert "phone" in form.fields
+    assert "name" not in form.fields and "provider_number" not in form.fields
+    data = form_data(page, reason="Forsøg")
+    data["name"] = "Nyt navn"  # a forged field is ignored: it is not on the support desk's form
+    client.post(change_url(unit), data)
+    assert fresh(unit).name == unit.name
+    with pytest.raises(NotAllowed):
+        unit_update(actor=support, reason="x", unit=unit.pk, changes={"name": "Nyt navn"})
+
+
+def test_a_change_without_a_reason_is_refused_and_nothing_is_saved(make_tree, sor_admin):
+    unit = make_tree()["ie"]
+    client = client_for(sor_admin)
+    page = client.get(change_url(unit))
+    response = client.post(change_url(unit), form_data(page, phone="11223344", reason=""))
+    assert response.status_code == 200
+    assert "Skriv en begrundelse for ændringen." in form_errors(response)["reason"]
+    assert fresh(unit).phone == unit.phone
+
+
+def test_a_field_error_from_the_service_is_shown_on_that_field(make_tree, sor_admin):
+    unit = make_tree()["ie"]
+    client = client_for(sor_admin)
+    page = client.get(change_url(unit))
+    response = client.post(change_url(unit), form_data(page, postal_post_code="97", reason="Ret postnummer"))
+    assert response.status_code == 200
+    assert any("4 cifre" in msg for msg in form_errors(response)["postal_post_code"])
+    assert fresh(unit).postal_post_code == "9700"
+
+
+def test_a_warning_blocks_until_staff_tick_save_despite_warnings(make_tree, sor_admin):
+    oe = make_tree()["oe"]
+    client = client_for(sor_admin)
+    page = client.get(change_url(oe))
+    warned = client.post(change_url(oe), form_data(page, provider_number="99019062", reason="Dublet"))
+    assert warned.status_code == 200
+    errors = form_errors(warned)
+    assert any("starter med 99" in msg for msg in errors["provider_number"])
+    assert "override_warnings" in errors
+    assert fresh(oe).provider_number != "99019062"
+    saved = client.post(change_url(oe), form_data(warned, override_warnings=True))
+    assert saved.status_code == 302, form_errors(saved)
+    assert fresh(oe).provider_number == "99019062"
+
+
+def test_second_of_two_concurrent_edits_gets_a_conflict_and_the_first_stays(make_tree, sor_admin, support):
+    unit = make_tree()["ie"]
+    first, second = client_for(sor_admin), client_for(support)
+    page_first, page_second = first.get(change_url(unit)), second.get(change_url(unit))
+    ok = first.post(change_url(unit), form_data(page_first, phone="11111111", reason="Første"))
+    assert ok.status_code == 302, form_errors(ok)
+    conflict = second.post(change_url(unit), form_data(page_second, phone="22222222", reason="Anden"))
+    assert conflict.status_code == 200
+    assert any("er ændret af sor-admin" in msg for msg in form_errors(conflict)["__all__"])
+    assert fresh(unit).phone == "11111111"
+    assert fresh(unit).history.count() == 2  # creation + the first change only
+
+
+def test_guest_can_view_a_unit_but_not_change_it(make_tree, guest):
+    unit = make_tree()["ie"]
+    client = client_for(guest)
+    page = client.get(change_url(unit))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="reason"' not in html and 'name="phone"' not in html
+    assert "98765432" in html  # but reads the values
+    response = client.post(change_url(unit), {"phone": "11223344", "reason": "x"})
+    assert response.status_code == 403
+    assert fresh(unit).phone == unit.phone
+
+
+def test_outsider_gets_no_access_to_units(make_tree, outsider):
+    unit = make_tree()["ie"]
+    client = client_for(outsider)
+    assert client.get("/admin/registry/unit/").status_code == 403
+    assert client.get(change_url(unit)).status_code == 403
+
+
+def test_regional_administrator_is_refused_another_regions_unit_by_direct_url(make_tree, regional):
+    other = make_tree(region_code="1084", name="Klinik Hovedstaden")["ie"]
+    client = client_for(regional)
+    get = client.get(change_url(other))
+    assert get.status_code == 302
+    assert any("findes ikke" in m for m in messages_of(get))
+    post = client.post(change_url(other), {"phone": "11223344", "reason": "Forsøg", "seen_version": other.version})
+    assert post.status_code == 302
+    assert any("findes ikke" in m for m in messages_of(post))
+    assert fresh(other).phone == other.phone
+    assert client.get(f"/admin/registry/unit/{other.pk}/history/").status_code == 302
+    assert client.get(f"/admin/registry/unit/{other.pk}/close/").status_code == 302
+    changelist = client.get("/admin/registry/unit/")
+    assert other.pk not in [u.pk for u in changelist.context["cl"].result_list]
+    with pytest.raises(NotAllowed):
+        unit_update(actor=regional, reason="x", unit=other.pk, changes={"phone": "11223344"})
+
+
+def test_regional_administrator_maintains_units_of_own_region(make_tree, regional):
+    own = make_tree()["si"]
+    client = client_for(regional)
+    page = client.get(change_url(own))
+    assert page.status_code == 200
+    response = client.post(change_url(own), form_data(page, name="Lægerne Østergade, klinikken",
+                                                      reason="Navneændring"))
+    assert response.status_code == 302, form_errors(response)
+    assert fresh(own).name == "Lægerne Østergade, klinikken"
+
+
+def test_change_page_shows_tree_children_and_where_effective_values_come_from(make_tree, sor_admin):
+    tree = make_tree()
+    client = client_for(sor_admin)
+    page = client.get(change_url(tree["oe"]))
+    html = page.content.decode()
+    text = text_of(page)
+    assert f'href="/admin/registry/unit/{tree["ie"].pk}/change/"' in html  # breadcrumb to the owner
+    assert f'href="/admin/registry/unit/{tree["si"].pk}/change/"' in html
+    assert f'href="/admin/registry/unit/{tree["leaf"].pk}/change/"' in html  # child
+    assert "IE: Lægerne Østergade › SI: Lægerne Østergade klinik › OE: Lægerne Østergade ydernummer" in text
+    assert "Østergade 70, 9700 Brønderslev arvet fra IE: Lægerne Østergade" in text
+    assert "= egen besøgsadresse" in text or "= egen postadresse" in text
+    own = client.get(change_url(tree["ie"]))
+    assert "Østergade 70, 9700 Brønderslev egen" in text_of(own)
+
+
+def test_sor_admin_adds_a_unit_under_a_chosen_parent(make_tree, sor_admin):
+    si = make_tree()["si"]
+    client = client_for(sor_admin)
+    page = client.get("/admin/registry/unit/add/")
+    data = form_data(page, level="OE", parent=str(si.pk), name="Ny afdeling", reason="Ny enhed")
+    response = client.post("/admin/registry/unit/add/", data)
+    assert response.status_code == 302, form_errors(response)
+    created = Unit.objects.get(name="Ny afdeling")
+    assert (created.parent_id, created.owner_id, created.region_id) == (si.pk, si.owner_id, si.region_id)
+    assert created.history.get().history_change_reason == "Ny enhed"
+
+
+def test_adding_an_owner_under_a_parent_is_refused_with_a_message(make_tree, sor_admin):
+    si = make_tree()["si"]
+    client = client_for(sor_admin)
+    page = client.get("/admin/registry/unit/add/")
+    response = client.post("/admin/registry/unit/add/",
+                           form_data(page, level="IE", parent=str(si.pk), name="Forkert", reason="x"))
+    assert response.status_code == 200
+    assert any("institutionsejer kan ikke have en overordnet" in m for m in form_errors(response)["__all__"])
+    assert not Unit.objects.filter(name="Forkert").exists()
+
+
+def test_closing_a_unit_and_its_children_through_the_admin(make_tree, sor_admin):
+    tree = make_tree()
+    client = client_for(sor_admin)
+    url = f"/admin/registry/unit/{tree['oe'].pk}/close/"
+    page = client.get(url)
+    assert page.status_code == 200
+    refused = client.post(url, {"to_date": "2026-12-31", "reason": "Lukker", "seen_version": tree["oe"].version})
+    assert refused.status_code == 200
+    assert "underenheder er stadig åbne" in text_of(refused)
+    assert fresh(tree["oe"]).to_date is None
+    done = client.post(url, {"to_date": "2026-12-31", "reason": "Lukker", "include_descendants": "on",
+                             "seen_version": tree["oe"].version})
+    assert done.status_code == 302
+    assert fresh(tree["oe"]).to_date == dt.date(2026, 12, 31)
+    assert fresh(tree["leaf"]).to_date == dt.date(2026, 12, 31)
+    assert Unit.objects.filter(pk=tree["leaf"].pk).exists()
+
+
+def test_support_desk_may_not_close_units(make_tree, support):
+    unit = make_tree()["oe"]
+    client = client_for(support)
+    assert "Luk enhed" not in client.get(change_url(unit)).content.decode()
+    response = client.post(f"/admin/registry/unit/{unit.pk}/close/",
+                           {"to_date": "2026-12-31", "reason": "x", "seen_version": unit.version})
+    assert response.status_code == 403
+    assert fresh(unit).to_date is None
+
+
+def test_no_delete_permission_or_action_anywhere(make_tree, sor_admin, personas):
+    unit = make_tree()["ie"]
+    superuser = type(sor_admin).objects.create_superuser("root", password="root")
+    request = RequestFactory().get("/admin/")
+    for user in (superuser, sor_admin, personas["support"], personas["region-nord"]):
+        request.user = user
+        for model, model_admin in admin.site._registry.items():
+            if model._meta.app_label != "registry":
+                continue
+            assert not model_admin.has_delete_permission(request), model
+            assert "delete_selected" not in model_admin.get_actions(request), model
+    client = client_for(superuser)
+    assert client.get(f"/admin/registry/unit/{unit.pk}/delete/").status_code == 403
+    assert client.post(f"/admin/registry/unit/{unit.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Unit.objects.filter(pk=unit.pk).exists()
