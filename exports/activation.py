@@ -1,0 +1,63 @@
+"""The first step of the nightly chain: activate changes that take effect on the snapshot date.
+
+Today nothing is scheduled (every change takes effect when it is saved, its validity dates
+telling consumers when it applies), so the registry is empty and the step only logs that. Later
+features (scheduled change-sets, reorganisations) register an activator:
+
+    from exports.activation import register_activator
+
+    @register_activator("registry.change_sets")
+    def activate_change_sets(day, *, log):
+        applied = change_set_apply_due(day=day, actor=None, reason=..., origin="task")
+        log(f"{len(applied)} ændringssæt aktiveret")
+        return {"applied": len(applied)}
+
+An activator must be idempotent (the chain may run twice for one date after a lost worker), call
+services (they open the audit context), and return a small JSON-able summary. Each one runs in
+its own transaction: a failing activator rolls back only its own work and fails the run, so no
+file is published from a half-activated register.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.db import transaction
+
+from registry.audit import Origin, audit_context
+
+Activator = Callable[..., dict]
+_ACTIVATORS: dict[str, Activator] = {}
+
+
+def register_activator(name: str):
+    def decorate(func: Activator) -> Activator:
+        _ACTIVATORS[name] = func
+        return func
+
+    return decorate
+
+
+def unregister_activator(name: str) -> None:
+    _ACTIVATORS.pop(name, None)
+
+
+def activators() -> dict[str, Activator]:
+    return dict(_ACTIVATORS)
+
+
+def run_activators(day: dt.date, *, log: Callable[[str], None]) -> dict[str, dict]:
+    """Run every registered activator for `day` in registration order; returns name → summary."""
+    if not _ACTIVATORS:
+        log(f"Aktivering: ingen planlagte ændringer er registreret (ingen aktivatorer) for {day}.")
+        return {}
+    results = {}
+    for name, func in list(_ACTIVATORS.items()):
+        with transaction.atomic(), audit_context(
+            actor=None, reason=f"Natlig aktivering af ændringer gældende {day}", origin=Origin.TASK,
+        ):
+            summary = func(day, log=log) or {}
+        results[name] = summary
+        log(f"Aktivering: {name}: {summary}")
+    return results
