@@ -1,0 +1,111 @@
+"""Bench section `exports`: SOR XML export and import at national scale.
+
+Figures (each with PASS/FAIL against its target):
+- v2 and v1 export: wall time and peak memory of `manage.py sor_export` run in a subprocess;
+- floor: the same builder + writer fed from the register already loaded in memory, and the
+  ratio export time / floor time;
+- import of the v2 file into an EMPTY database (`<bench db>_import`, created and migrated here)
+  in a subprocess, and the re-import of the unchanged file with the number of rows it wrote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import ROOT
+
+TARGETS = {"export_s": 60.0, "export_mb": 400.0, "ratio": 2.5, "import_s": 180.0}
+PY = str(ROOT / ".venv/bin/python")
+
+# Runs a management command in a child process and prints its own peak RSS (kB) last.
+_WRAPPER = (
+    "import os, resource, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'sor_admin.settings'); "
+    "django.setup(); from django.core.management import call_command; "
+    "args = sys.argv[1:]; call_command(*args); "
+    "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+)
+
+
+def _run(args, env) -> tuple[float, float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run([PY, "-c", _WRAPPER, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-4000:])
+        raise SystemExit(f"[bench] {' '.join(args)} failed")
+    match = re.search(r"MAXRSS_KB (\d+)", proc.stdout)
+    return elapsed, int(match.group(1)) / 1024 if match else float("nan"), proc.stdout
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def floor_seconds(version: str, day: dt.date, out_path: Path) -> float:
+    """Write the same tree from data already in memory with the same builder and writer."""
+    from exports.xml.formats import iter_owner_batches, owner_ids_in_order, write_sor_xml
+
+    batches = list(iter_owner_batches(owner_ids_in_order(), day))  # load everything first
+    started = time.perf_counter()
+    with open(out_path, "wb") as fh:
+        write_sor_xml(fh, version, day, batches)
+    elapsed = time.perf_counter() - started
+    del batches
+    return elapsed
+
+
+def run(args) -> None:
+    from registry.models import Unit
+
+    env = {**os.environ}
+    from django.utils import timezone
+
+    day = timezone.localdate()
+    units = Unit.objects.count()
+    print(f"[bench] exports: register of {units:,} units in {env.get('DATABASE_URL', '?').rsplit('/', 1)[-1]}")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="sor-bench-") as tmp:
+        tmp = Path(tmp)
+        for version in ("v2", "v1"):
+            out = tmp / version
+            out.mkdir()
+            seconds, mb, _out = _run(["sor_export", "--format", version, "--date", day.isoformat(), "--output", str(out)], env)
+            size = (out / "Sor.xml").stat().st_size
+            floor = floor_seconds(version, day, tmp / f"floor-{version}.xml")
+            ratio = seconds / floor if floor else float("inf")
+            results[version] = (seconds, mb, floor, ratio)
+            print(f"[bench] export {version}: {seconds:.1f} s (target ≤ {TARGETS['export_s']:.0f}) "
+                  f"{_verdict(seconds <= TARGETS['export_s'])}; peak {mb:.0f} MB (≤ {TARGETS['export_mb']:.0f}) "
+                  f"{_verdict(mb <= TARGETS['export_mb'])}; {size / 1e6:.1f} MB file, {units / seconds:,.0f} units/s")
+            print(f"[bench] export {version} floor (in-memory → same writer): {floor:.1f} s; ratio {ratio:.2f} "
+                  f"(≤ {TARGETS['ratio']}) {_verdict(ratio <= TARGETS['ratio'])}")
+
+        # Import into an empty database on the same cluster.
+        base = env["DATABASE_URL"]
+        import_url = base.rsplit("/", 1)[0] + "/" + base.rsplit("/", 1)[1] + "_import"
+        dbname = import_url.rsplit("/", 1)[1]
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+            cursor.execute(f'CREATE DATABASE "{dbname}"')
+        ienv = {**env, "DATABASE_URL": import_url}
+        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=ienv, check=True)
+        v2_file = tmp / "v2" / "Sor.xml"
+        seconds, mb, out = _run(["sor_import", str(v2_file), "--reason", "bench: import into an empty database"], ienv)
+        print(f"[bench] import v2 into empty db: {seconds:.1f} s (target ≤ {TARGETS['import_s']:.0f}) "
+              f"{_verdict(seconds <= TARGETS['import_s'])}; peak {mb:.0f} MB")
+        print(f"[bench]   {out.strip().splitlines()[-2] if out.strip() else ''}")
+        seconds, mb, out = _run(["sor_import", str(v2_file), "--reason", "bench: unchanged re-import"], ienv)
+        written = re.search(r"(\d+) rækker skrevet", out)
+        rows = int(written.group(1)) if written else -1
+        print(f"[bench] re-import unchanged: {seconds:.1f} s; rows written {rows} (target 0) {_verdict(rows == 0)}; "
+              f"peak {mb:.0f} MB")
+    sys.stdout.flush()
