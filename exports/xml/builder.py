@@ -22,6 +22,10 @@ from .writer import XmlTextWriter
 # 255203001 "Additional values", the type SDS's own v2 extract carries on the private-practice OE
 # that v1 files wrote without a UnitType.
 V2_FALLBACK_OE_TYPE = "255203001"
+# The v1 XSD requires GeographicalParent on every OE. An OE without a relation in our register is
+# written with 2, the value every OE in SDS's v1 extracts carries (the organisational parent's
+# location), so the file stays schema-valid; counted as `fallback_geo`.
+V1_FALLBACK_OE_GEO_RELATION = 2
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,7 @@ class SorXmlBuilder:
         self.w = XmlTextWriter(fh, newline=self.n.newline, declaration=self.n.xml_declaration,
                                final_newline=self.n.final_newline)
         self.counts = {"owners": 0, "institutions": 0, "units": 0, "location_numbers": 0,
-                       "fallback_types": 0, "skipped_values": 0}
+                       "fallback_types": 0, "fallback_geo": 0, "skipped_values": 0}
 
     # -- document ---------------------------------------------------------------------------------
     def header(self, created_at: dt.datetime) -> None:
@@ -288,9 +292,13 @@ class SorXmlBuilder:
             if u.shak:
                 w.leaf(n.shak, u.shak)
         self._option(u)
-        if n.geo_parent and u.geo_parent_relation is not None:
+        relation = u.geo_parent_relation
+        if relation is None and is_oe and n.geo_parent:
+            relation = V1_FALLBACK_OE_GEO_RELATION
+            self.counts["fallback_geo"] += 1
+        if n.geo_parent and relation is not None:
             w.start(n.geo_parent)
-            w.leaf(n.geo_relation, str(u.geo_parent_relation))
+            w.leaf(n.geo_relation, str(relation))
             if u.geo_parent_sor_id is not None:
                 w.leaf(n.geo_sor_id, str(u.geo_parent_sor_id))
             w.end(n.geo_parent)
