@@ -49,7 +49,7 @@ def check_xml(path: Path, namespace: str, day: dt.date, manifest: dict, *, schem
     twice; with `schema`, XSD validity too."""
     counts = dict.fromkeys(ENTITY_WRAPPERS, 0)
     wrappers = {f"{{{namespace}}}{name}": name for name in ENTITY_WRAPPERS}
-    snapshot_tag = f"{{{namespace}}}SnapshotDate"
+    snapshot_tags = {f"{{{namespace}}}SnapshotDate", f"{{{V1_NS}}}SnapshotDate"}  # v2 uses sor1:SnapshotDate
     sor_id_tag = f"{{{V1_NS}}}SorIdentifier"
     root_tag = f"{{{namespace}}}SorTree"
     record_tags = {f"{{{namespace}}}{name}" for name in ("InstitutionOwner", "HealthInstitution", "OrganizationalUnit")}
@@ -65,7 +65,7 @@ def check_xml(path: Path, namespace: str, day: dt.date, manifest: dict, *, schem
                     root = element.tag
                 continue
             tag = element.tag
-            if tag == snapshot_tag:
+            if tag in snapshot_tags:
                 snapshot = (element.text or "").strip()
             elif tag == sor_id_tag and element.getparent() is not None and element.getparent().tag in record_tags:
                 value = (element.text or "").strip()
