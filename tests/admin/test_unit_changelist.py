@@ -1,0 +1,122 @@
+"""The unit changelist: SOR search, filters whose choices come from code lists, and a query count
+that does not grow with the page size (the register has ~150,000 units)."""
+
+import datetime as dt
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from registry.audit import audit_context
+from registry.models import EntityType, Unit
+from registry.services import bulk
+from registry.services.units import allocate_sor_id, unit_close
+
+pytestmark = pytest.mark.django_db
+
+MAX_QUERIES = 20
+
+
+@pytest.fixture
+def many_units(make_tree):
+    """A tree with `n` extra OEs under its SI (written with the history-aware bulk helper)."""
+
+    def build(n):
+        tree = make_tree()
+        si = tree["si"]
+        entity_type = EntityType.objects.get(code="394761003")
+        units = [
+            Unit(sor_id=allocate_sor_id(), level="OE", parent=si, owner_id=si.owner_id,
+                 ancestors=[*si.ancestors, si.pk], name=f"Afdeling {i:03d}", region_id=si.region_id,
+                 entity_type=entity_type, provider_number=f"{100000 + i:06d}",
+                 from_date=dt.date(2020, 1, 1), first_from_date=dt.date(2020, 1, 1))
+            for i in range(n)
+        ]
+        with audit_context(actor=None, reason="testdata", origin="command"):
+            bulk.bulk_create(Unit, units)
+        return tree
+
+    return build
+
+
+@pytest.fixture
+def admin_client_for(sor_admin):
+    client = Client()
+    client.force_login(sor_admin)
+    return client
+
+
+def changelist_queries(client, url, per_page, monkeypatch):
+    monkeypatch.setattr(admin.site._registry[Unit], "list_per_page", per_page)
+    client.get(url)  # warm the session/permission caches the way a browsing user has them
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return response, len(ctx.captured_queries)
+
+
+def test_changelist_query_count_does_not_grow_with_page_size(many_units, admin_client_for, monkeypatch):
+    many_units(210)
+    page20, n20 = changelist_queries(admin_client_for, "/admin/registry/unit/", 20, monkeypatch)
+    page200, n200 = changelist_queries(admin_client_for, "/admin/registry/unit/", 200, monkeypatch)
+    assert len(page20.context["cl"].result_list) == 20
+    assert len(page200.context["cl"].result_list) == 200
+    assert n20 <= MAX_QUERIES and n200 <= MAX_QUERIES, (n20, n200)
+    assert n200 == n20
+
+
+def test_search_by_ydernummer_finds_the_unit_within_the_query_budget(many_units, admin_client_for, monkeypatch):
+    tree = many_units(30)
+    response, n = changelist_queries(admin_client_for, f"/admin/registry/unit/?q={tree['oe'].provider_number}",
+                                     100, monkeypatch)
+    assert [u.pk for u in response.context["cl"].result_list] == [tree["oe"].pk]
+    assert n <= MAX_QUERIES
+
+
+@pytest.mark.parametrize(("term_of", "expected_key"), [
+    (lambda t: str(t["leaf"].pk), "leaf"),        # SOR-ID
+    (lambda t: "østergade BEHANDLER", "leaf"),    # part of the name, any case
+    (lambda t: "1234 5674", "ie"),                # CVR (set on the owner), spaces ignored
+])
+def test_search_by_sor_id_name_and_cvr(make_tree, admin_client_for, term_of, expected_key):
+    tree = make_tree(cvr="12345674")
+    make_tree(region_code="1084", name="Klinik Hovedstaden")
+    response = admin_client_for.get("/admin/registry/unit/", {"q": term_of(tree)})
+    assert {u.pk for u in response.context["cl"].result_list} == {tree[expected_key].pk}
+
+
+def test_filters_by_level_region_owner_type_and_status(make_tree, admin_client_for, sor_admin):
+    nord = make_tree()
+    hoved = make_tree(region_code="1084", name="Klinik Hovedstaden")
+    unit_close(actor=sor_admin, reason="lukket", unit=nord["leaf"].pk, to_date=dt.date(2021, 1, 1))
+
+    def found(**params):
+        response = admin_client_for.get("/admin/registry/unit/", params)
+        assert response.status_code == 200
+        return {u.pk for u in response.context["cl"].result_list}
+
+    assert found(level__exact="IE") == {nord["ie"].pk, hoved["ie"].pk}
+    assert found(region__id__exact=hoved["ie"].region_id) == {u.pk for u in hoved.values()}
+    assert found(owner__owner_type__id__exact=nord["ie"].owner_type_id) == {u.pk for u in [*nord.values(),
+                                                                                          *hoved.values()]}
+    assert found(status="closed") == {nord["leaf"].pk}
+    assert nord["leaf"].pk not in found(status="open")
+
+
+def test_filter_choices_come_from_code_lists_not_from_the_units(make_tree, admin_client_for):
+    make_tree()
+    response = admin_client_for.get("/admin/registry/unit/")
+    specs = {spec.title: spec for spec in response.context["cl"].filter_specs}
+    # Every entity type of the code list is offered even though only one is in use.
+    entity_choices = list(specs["enhedstype"].choices(response.context["cl"]))
+    assert len(entity_choices) > 10
+    assert {"niveau", "enhedstype", "region (administrativ)", "ejertype", "status"} <= set(map(str, specs))
+
+
+def test_changelist_shows_status_in_danish(make_tree, admin_client_for, sor_admin):
+    tree = make_tree()
+    unit_close(actor=sor_admin, reason="lukket", unit=tree["leaf"].pk, to_date=dt.date(2021, 1, 1))
+    html = admin_client_for.get("/admin/registry/unit/").content.decode()
+    assert "lukket" in html and "åben" in html
