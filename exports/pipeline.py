@@ -432,7 +432,7 @@ def _publish(run: ExportRun, log: _RunLog) -> None:
             Path(path).name for path in ExportRun.objects.filter(status__in=ExportRun.OPEN_STATUSES)
             .exclude(staging_dir="").values_list("staging_dir", flat=True)
         }
-        removed = publish.apply_retention(today(), int(settings.EXPORT_KEEP_DAYS), protected_staging=protected)
+        removed = publish.apply_retention(day, int(settings.EXPORT_KEEP_DAYS), protected_staging=protected)
     if removed:
         log(_("Oprydning (gem %(n)d dage): fjernet %(items)s") % {"n": settings.EXPORT_KEEP_DAYS,
                                                                     "items": ", ".join(removed)})
