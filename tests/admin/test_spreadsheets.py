@@ -1,0 +1,454 @@
+"""Spreadsheets of units through the admin (django-import-export): export of the filtered list as
+CSV/XLSX, and import of corrections with a preview that writes nothing, a confirm step that writes
+every row through the services in one history batch, and row-numbered refusals."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from registry.identifiers import sor_id_for_sequence
+from registry.models import Unit
+from registry.resources import SOR_ID_HEADER, UnitResource
+from registry.services.location_numbers import location_number_assign
+from registry.services.units import unit_update
+
+from .admin_helpers import messages_of, text_of
+
+pytestmark = pytest.mark.django_db
+
+EXPORT_URL = "/admin/registry/unit/export/"
+IMPORT_URL = "/admin/registry/unit/import/"
+PROCESS_URL = "/admin/registry/unit/process_import/"
+CHANGELIST_URL = "/admin/registry/unit/"
+FORMAT = {"csv": "0", "xlsx": "1"}
+
+
+def client_for(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def fresh(unit):
+    return Unit.objects.get(pk=unit.pk)
+
+
+def export(client, fmt="csv", query=""):
+    page = client.get(EXPORT_URL + query)
+    assert page.status_code == 200
+    data = {"format": FORMAT[fmt], "resource": "0"}
+    for name, field in page.context["form"].fields.items():
+        if getattr(field, "is_selectable_field", False):
+            data[name] = "on"
+    response = client.post(EXPORT_URL + query, data)
+    assert response.status_code == 200, text_of(response)[:2000]
+    return response
+
+
+def csv_rows(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+
+
+def csv_bytes(rows: list[dict], delimiter=";") -> bytes:
+    out = io.StringIO()
+    fieldnames = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(out, fieldnames=fieldnames, delimiter=delimiter)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def upload(client, content: bytes, name="rettelser.csv", reason="Rettelser fra Region Nordjylland", **extra):
+    data = {"import_file": SimpleUploadedFile(name, content), "format": "", "resource": "0", "reason": reason}
+    data.update(extra)
+    return client.post(IMPORT_URL, data)
+
+
+def confirm(client, preview):
+    form = preview.context["confirm_form"]
+    assert form is not None, text_of(preview)[:3000]
+    return client.post(PROCESS_URL, {name: form[name].value() for name in form.fields})
+
+
+def problems(response) -> list[dict]:
+    return response.context["sheet_problems"]
+
+
+def history_count():
+    return Unit.history.count()
+
+
+# ------------------------------------------------------------------------------------ export
+
+
+def test_csv_export_of_a_filtered_list_contains_only_the_filtered_units(make_tree, sor_admin):
+    alfa = make_tree(name="Alfa Lægehus")
+    make_tree(name="Beta Klinik")
+    client = client_for(sor_admin)
+
+    rows = csv_rows(export(client, "csv", "?q=Alfa&level__exact=OE"))
+
+    assert sorted(int(r[SOR_ID_HEADER]) for r in rows) == sorted([alfa["oe"].pk, alfa["leaf"].pk])
+    assert list(rows[0]) == UnitResource.headers()
+    by_id = {int(r[SOR_ID_HEADER]): r for r in rows}
+    assert by_id[alfa["oe"].pk]["Ydernummer"] == "019062"
+    assert by_id[alfa["oe"].pk]["Overordnet SOR-ID"] == str(alfa["si"].pk)
+
+
+def test_export_uses_the_unit_admin_search_so_a_sor_id_finds_its_unit(make_tree, sor_admin):
+    tree = make_tree()
+    make_tree(name="Anden Klinik")
+    client = client_for(sor_admin)
+
+    rows = csv_rows(export(client, "csv", f"?q={tree['si'].pk}"))
+
+    assert [int(r[SOR_ID_HEADER]) for r in rows] == [tree["si"].pk]
+
+
+def test_export_link_on_the_changelist_carries_the_current_filters(make_tree, sor_admin):
+    make_tree()
+    page = client_for(sor_admin).get(CHANGELIST_URL + "?q=Lægerne&level__exact=SI")
+    html = page.content.decode()
+    assert "Eksportér regneark" in html and "Importér rettelser" in html
+    link = re.search(r'href="(/admin/registry/unit/export/[^"]*)"', html).group(1)
+    assert parse_qs(urlsplit(unescape(link)).query) == {"q": ["Lægerne"], "level__exact": ["SI"]}
+
+
+def test_regional_administrator_exports_only_units_of_their_region(make_tree, regional):
+    nord = make_tree(region_code="1081")
+    make_tree(region_code="1082", name="Midt Klinik")
+
+    rows = csv_rows(export(client_for(regional), "csv"))
+
+    assert sorted(int(r[SOR_ID_HEADER]) for r in rows) == sorted(u.pk for u in nord.values())
+
+
+def test_xlsx_export_opens_with_openpyxl_with_exact_ids_and_the_effective_location_number(make_tree, sor_admin):
+    tree = make_tree()
+    location_number_assign(actor=None, reason="test", origin="command", unit=tree["ie"], gln="5790002401473",
+                           strict=False)
+    response = export(client_for(sor_admin), "xlsx", "?q=Lægerne")
+
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert 'filename="sor-enheder-' in response["Content-Disposition"]
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == UnitResource.headers()
+    by_id = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert set(by_id) == {str(u.pk) for u in tree.values()}  # text cells: every digit kept
+    leaf = by_id[str(tree["leaf"].pk)]
+    assert leaf["Gældende lokationsnummer"] == "5790002401473"  # inherited from the owner
+    assert leaf["Niveau"] == "OE" and leaf["Gældende fra"] == "2020-01-01"
+    assert by_id[str(tree["ie"].pk)]["Egen postadresse"] == "ja"
+
+
+def test_export_of_a_long_list_makes_no_query_per_unit(make_tree, sor_admin, django_assert_max_num_queries):
+    for i in range(6):
+        make_tree(name=f"Klinik {i}")  # 24 units
+    client = client_for(sor_admin)
+    page = client.get(EXPORT_URL)
+    data = {"format": FORMAT["csv"], "resource": "0"}
+    data.update({n: "on" for n, f in page.context["form"].fields.items() if getattr(f, "is_selectable_field", False)})
+    with django_assert_max_num_queries(12):
+        response = client.post(EXPORT_URL, data)
+    assert len(csv_rows(response)) == 24
+
+
+def test_guest_may_export_but_not_import(make_tree, guest):
+    make_tree()
+    client = client_for(guest)
+    assert len(csv_rows(export(client))) == 4
+    assert client.get(IMPORT_URL).status_code == 403
+    assert "Importér rettelser" not in client.get(CHANGELIST_URL).content.decode()
+
+
+# ------------------------------------------------------------------------------------ import
+
+
+def test_preview_shows_old_and_new_values_and_writes_nothing(make_tree, sor_admin):
+    tree = make_tree()
+    client = client_for(sor_admin)
+    rows = csv_rows(export(client, "csv", "?q=Lægerne"))
+    for row in rows:
+        if int(row[SOR_ID_HEADER]) == tree["ie"].pk:
+            row["Telefon"] = "11223344"
+        if int(row[SOR_ID_HEADER]) == tree["oe"].pk:
+            row["Navn"] = "Lægerne Østergade, afdeling Nord"
+    before = history_count()
+
+    preview = upload(client, csv_bytes(rows))
+
+    assert preview.status_code == 200
+    assert problems(preview) == []
+    changes = {c["sor_id"]: c["changes"] for c in preview.context["sheet_changes"]}
+    assert changes == {
+        tree["ie"].pk: [("Telefon", "98765432", "11223344")],
+        tree["oe"].pk: [("Navn", "Lægerne Østergade ydernummer", "Lægerne Østergade, afdeling Nord")],
+    }
+    assert preview.context["sheet_totals"]["skip"] == 2
+    page = text_of(preview)
+    assert "98765432" in page and "11223344" in page and "Intet er gemt endnu" in page
+    assert fresh(tree["ie"]).phone == "98765432"
+    assert fresh(tree["oe"]).name == "Lægerne Østergade ydernummer"
+    assert history_count() == before
+
+
+def test_confirm_writes_every_row_through_the_services_in_one_batch(make_tree, sor_admin):
+    tree = make_tree()
+    client = client_for(sor_admin)
+    content = csv_bytes([
+        {SOR_ID_HEADER: tree["ie"].pk, "Navn": tree["ie"].name, "Telefon": "11223344", "E-mail": "ny@example.dk"},
+        {SOR_ID_HEADER: tree["oe"].pk, "Navn": "Lægerne Østergade, afdeling Nord", "Telefon": "", "E-mail": ""},
+        {SOR_ID_HEADER: tree["leaf"].pk, "Navn": tree["leaf"].name, "Telefon": "", "E-mail": ""},  # unchanged
+    ])
+    preview = upload(client, content, name="rettelser-nord.csv", reason="Rettelser fra SORpost 4711")
+    before = history_count()
+
+    response = confirm(client, preview)
+
+    assert response.status_code == 302 and response["Location"] == CHANGELIST_URL
+    assert "2 enheder rettet, 1 uændrede" in messages_of(response)[0]
+    ie, oe = fresh(tree["ie"]), fresh(tree["oe"])
+    assert (ie.phone, ie.email, oe.name) == ("11223344", "ny@example.dk", "Lægerne Østergade, afdeling Nord")
+    new_rows = list(Unit.history.order_by("history_id")[before:])
+    assert sorted(r.sor_id for r in new_rows) == sorted([tree["ie"].pk, tree["oe"].pk])
+    sha = hashlib.sha256(content).hexdigest()
+    for row in new_rows:
+        assert row.origin == "import"
+        assert row.history_user == sor_admin
+        assert "Rettelser fra SORpost 4711" in row.history_change_reason
+        assert "rettelser-nord.csv" in row.history_change_reason and sha in row.history_change_reason
+    assert len({r.batch_id for r in new_rows}) == 1 and new_rows[0].batch_id is not None
+    assert str(new_rows[0].batch_id) in messages_of(response)[0]
+
+
+def test_an_xlsx_file_is_imported_like_a_csv_file(make_tree, sor_admin):
+    tree = make_tree()
+    client = client_for(sor_admin)
+    book = openpyxl.load_workbook(io.BytesIO(export(client, "xlsx", "?q=Lægerne").content))
+    sheet = book.active
+    headers = [c.value for c in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        if row[0].value == str(tree["ie"].pk):
+            row[headers.index("Telefon")].value = "22334455"
+    out = io.BytesIO()
+    book.save(out)
+
+    preview = upload(client, out.getvalue(), name="rettelser.xlsx")
+    assert [c["sor_id"] for c in preview.context["sheet_changes"]] == [tree["ie"].pk]
+    confirm(client, preview)
+    assert fresh(tree["ie"]).phone == "22334455"
+
+
+def test_an_unchanged_export_imports_as_nothing_to_change(make_tree, sor_admin):
+    make_tree()
+    client = client_for(sor_admin)
+    for fmt, name in (("csv", "uændret.csv"), ("xlsx", "uændret.xlsx")):
+        preview = upload(client, export(client, fmt).content, name=name)
+        assert problems(preview) == [], problems(preview)
+        assert preview.context["sheet_totals"]["update"] == 0 and preview.context["sheet_totals"]["skip"] == 4
+        assert preview.context["confirm_form"] is None
+        assert "Filen indeholder ingen rettelser" in text_of(preview)
+
+
+def test_unknown_sor_id_and_bad_cvr_are_refused_by_row_number_and_nothing_is_written(make_tree, sor_admin):
+    tree = make_tree()
+    unknown = sor_id_for_sequence(987654)
+    content = csv_bytes([
+        {SOR_ID_HEADER: tree["ie"].pk, "Telefon": "11223344", "CVR-nummer": ""},
+        {SOR_ID_HEADER: unknown, "Telefon": "11223344", "CVR-nummer": ""},
+        {SOR_ID_HEADER: tree["si"].pk, "Telefon": "", "CVR-nummer": "1234"},
+    ])
+    client = client_for(sor_admin)
+    before = history_count()
+
+    preview = upload(client, content)
+
+    found = {(p["line"], p["column"]): p["message"] for p in problems(preview)}
+    assert set(found) == {(3, SOR_ID_HEADER), (4, "CVR-nummer")}
+    assert "Ukendt SOR-ID" in found[(3, SOR_ID_HEADER)] and str(unknown) in found[(3, SOR_ID_HEADER)]
+    assert "CVR" in found[(4, "CVR-nummer")]
+    assert preview.context["confirm_form"] is None
+    assert "intet er gemt" in text_of(preview)
+    assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
+
+
+def test_a_sor_id_with_a_wrong_check_digit_is_refused_for_its_row(make_tree, sor_admin):
+    tree = make_tree()
+    good = str(tree["oe"].pk)
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    content = csv_bytes([{SOR_ID_HEADER: bad, "Navn": "X"}, {SOR_ID_HEADER: good, "Navn": "X"},
+                         {SOR_ID_HEADER: good, "Navn": "Y"}])
+
+    preview = upload(client_for(sor_admin), content)
+
+    found = {p["line"]: p["message"] for p in problems(preview)}
+    assert "kontrolciffer" in found[2]
+    assert "står også i række 3" in found[4]
+    assert 3 not in found
+
+
+def test_support_desk_may_not_change_a_name_by_spreadsheet(make_tree, support):
+    tree = make_tree()
+    content = csv_bytes([
+        {SOR_ID_HEADER: tree["ie"].pk, "Navn": tree["ie"].name, "Telefon": "11223344"},
+        {SOR_ID_HEADER: tree["oe"].pk, "Navn": "Nyt navn", "Telefon": ""},
+    ])
+    client = client_for(support)
+    before = history_count()
+
+    preview = upload(client, content)
+
+    assert [(p["line"], p["sor_id"]) for p in problems(preview)] == [(3, str(tree["oe"].pk))]
+    assert "kontaktdata" in problems(preview)[0]["message"]
+    assert preview.context["confirm_form"] is None
+    assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
+
+
+def test_support_desk_may_correct_contact_data_by_spreadsheet(make_tree, support):
+    tree = make_tree()
+    client = client_for(support)
+    preview = upload(client, csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "Telefon": "11223344"}]))
+    confirm(client, preview)
+    assert fresh(tree["ie"]).phone == "11223344"
+    assert fresh(tree["ie"]).history.first().history_user == support
+
+
+def test_regional_administrator_may_not_touch_another_regions_unit(make_tree, regional):
+    nord = make_tree(region_code="1081")
+    midt = make_tree(region_code="1082", name="Midt Klinik")
+    content = csv_bytes([
+        {SOR_ID_HEADER: nord["ie"].pk, "Telefon": "11223344"},
+        {SOR_ID_HEADER: midt["ie"].pk, "Telefon": "11223344"},
+    ])
+    client = client_for(regional)
+
+    preview = upload(client, content)
+
+    assert [(p["line"], p["sor_id"]) for p in problems(preview)] == [(3, str(midt["ie"].pk))]
+    assert "din region" in problems(preview)[0]["message"]
+    assert fresh(nord["ie"]).phone == "98765432" and fresh(midt["ie"]).phone == "98765432"
+
+
+def test_a_warning_refuses_the_row_unless_warnings_are_overridden(make_tree, sor_admin):
+    tree = make_tree()
+    content = csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "CVR-nummer": "12345678"}])  # fails modulus 11
+    client = client_for(sor_admin)
+
+    refused = upload(client, content)
+    assert "Advarsel" in problems(refused)[0]["message"]
+
+    accepted = upload(client, content, override_warnings="on")
+    assert problems(accepted) == []
+    confirm(client, accepted)
+    assert fresh(tree["ie"]).cvr == "12345678"
+
+
+def test_structure_columns_cannot_be_changed_by_import(make_tree, sor_admin):
+    tree = make_tree()
+    other = make_tree(name="Anden")
+    content = csv_bytes([{SOR_ID_HEADER: tree["oe"].pk, "Overordnet SOR-ID": other["si"].pk, "Niveau": "oe"}])
+
+    preview = upload(client_for(sor_admin), content)
+
+    assert [(p["line"], p["column"]) for p in problems(preview)] == [(2, "Overordnet SOR-ID")]
+    assert "Kan ikke ændres ved import" in problems(preview)[0]["message"]
+
+
+def test_contact_values_without_their_own_flag_are_refused(make_tree, sor_admin):
+    tree = make_tree()  # the SI inherits its electronic addresses
+    content = csv_bytes([{SOR_ID_HEADER: tree["si"].pk, "Telefon": "11223344"}])
+
+    preview = upload(client_for(sor_admin), content)
+
+    assert [p["column"] for p in problems(preview)] == ["Egne elektroniske adresser"]
+    ok = upload(client_for(sor_admin), csv_bytes([
+        {SOR_ID_HEADER: tree["si"].pk, "Telefon": "11223344", "Egne elektroniske adresser": "ja"}]))
+    assert problems(ok) == []
+
+
+def test_confirm_is_refused_when_a_unit_changed_after_the_preview(make_tree, sor_admin):
+    tree = make_tree()
+    client = client_for(sor_admin)
+    preview = upload(client, csv_bytes([
+        {SOR_ID_HEADER: tree["ie"].pk, "Navn": tree["ie"].name, "Telefon": "11223344"},
+        {SOR_ID_HEADER: tree["oe"].pk, "Navn": "Nyt navn", "Telefon": ""},
+    ]))
+    unit_update(actor=None, reason="samtidig rettelse", origin="command", unit=tree["oe"].pk,
+                changes={"shak": "1234"})
+    before = history_count()
+
+    response = confirm(client, preview)
+
+    assert response.status_code == 200
+    assert "ændret, efter forhåndsvisningen" in text_of(response)
+    assert fresh(tree["ie"]).phone == "98765432" and fresh(tree["oe"]).name != "Nyt navn"
+    assert history_count() == before
+
+
+def test_a_failing_row_on_confirm_writes_nothing(make_tree, sor_admin):
+    """All-or-nothing at the resource level: a good row before a refused row is rolled back."""
+    tree = make_tree()
+    resource = UnitResource(reason="test", sha256="0" * 64)
+    import tablib
+
+    dataset = tablib.Dataset(headers=[SOR_ID_HEADER, "Telefon", "CVR-nummer"])
+    dataset.append([str(tree["ie"].pk), "11223344", ""])
+    dataset.append([str(tree["si"].pk), "", "1234"])
+    before = history_count()
+
+    result = resource.import_data(dataset, dry_run=False, user=sor_admin, file_name="x.csv")
+
+    assert result.has_validation_errors()
+    assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
+
+
+def test_confirm_token_is_bound_to_the_user_and_file(make_tree, sor_admin, support):
+    tree = make_tree()
+    preview = upload(client_for(sor_admin), csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "Telefon": "11223344"}]))
+    form = preview.context["confirm_form"]
+    data = {name: form[name].value() for name in form.fields}
+
+    assert client_for(support).post(PROCESS_URL, data).status_code == 403
+    tampered = client_for(sor_admin).post(PROCESS_URL, {**data, "token": data["token"] + "x"})
+    assert "kan ikke genkendes" in text_of(tampered)
+    assert fresh(tree["ie"]).phone == "98765432"
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("enheder.txt", b"SOR-ID;Navn\n1;x\n", "hverken en CSV- eller en XLSX-fil"),
+    ("enheder.csv", b"", "Filen er tom"),
+    ("enheder.csv", b"  \n", "Filen er tom"),
+    ("enheder.csv", b"Navn;Telefon\nA;1\n", "Kolonnen SOR-ID mangler"),
+    ("enheder.csv", b"SOR-ID;Telefonnummer\n1;1\n", "Ukendte kolonner: Telefonnummer"),
+    ("enheder.csv", b"SOR-ID;Navn\n", "ingen rækker"),
+    ("enheder.xlsx", b"PK\x03\x04 not really a workbook", "kan ikke læses som et XLSX-regneark"),
+])
+def test_bad_files_get_a_clear_message(sor_admin, name, content, expected):
+    response = upload(client_for(sor_admin), content, name=name)
+    assert response.status_code == 200
+    assert expected in text_of(response)
+    assert response.context.get("confirm_form") is None
+
+
+def test_a_reason_is_required(make_tree, sor_admin):
+    tree = make_tree()
+    response = upload(client_for(sor_admin), csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "Telefon": "1"}]), reason="")
+    assert "Skriv en begrundelse" in text_of(response)
+
+
+def test_a_comma_separated_windows_1252_file_is_read(make_tree, sor_admin):
+    tree = make_tree()
+    content = f"SOR-ID,Navn\n{tree['oe'].pk},Lægerne Ø\n".encode("cp1252")
+    preview = upload(client_for(sor_admin), content)
+    assert preview.context["sheet_changes"][0]["changes"] == [("Navn", tree["oe"].name, "Lægerne Ø")]
