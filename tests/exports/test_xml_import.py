@@ -163,3 +163,19 @@ def test_organisational_unit_directly_under_owner_is_refused(tmp_path):
     assert not result.ok
     assert result.errors[0].line == 30 and "direkte under en institutionsejer" in result.errors[0].message
     assert Unit.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_zip_holding_sor_xml_is_imported_and_export_command_writes_the_file(tmp_path, capsys):
+    import zipfile
+
+    archive = tmp_path / "Sor.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Sor.xml", v2_sample_without_synthetic_oe())
+    call_command("sor_import", str(archive), reason="zip")
+    assert Unit.objects.count() == 3
+    out = tmp_path / "out"
+    out.mkdir()
+    call_command("sor_export", format="v2", date="2019-04-12", output=str(out))
+    assert (out / "Sor.xml").read_bytes().count(b"<OrganizationalUnitEntity>") == 1
+    assert "Udtræk v2 for 2019-04-12" in capsys.readouterr().out
