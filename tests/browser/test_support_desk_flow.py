@@ -1,0 +1,79 @@
+"""The support desk's everyday flow in a real browser (headless Debian Chromium):
+log in, find a clinic by ydernummer, change its phone number with a reason, and read the change
+in the unit's history."""
+
+import os
+import re
+
+import pytest
+
+from registry.personas import ensure_personas
+
+SCREENSHOT_DIR = os.environ.get("SOR_SCREENSHOT_DIR", "/tmp")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page():
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        context.close()
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_support_desk_changes_a_phone_number_and_sees_it_in_the_history(live_server, make_tree, page):
+    ensure_personas()
+    tree = make_tree()
+    oe = tree["oe"]
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "support")
+    page.fill("#id_password", "support")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_contain_text("SOR-administration")
+
+    # Find the unit by its ydernummer from the changelist search.
+    page.goto(f"{live_server.url}/admin/registry/unit/")
+    page.fill("#searchbar", oe.provider_number)
+    page.press("#searchbar", "Enter")
+    result_rows = page.locator("#result_list tbody tr")
+    expect(result_rows).to_have_count(1)
+    result_rows.first.locator("th a").first.click()
+
+    # The support desk edits contact data only: the name is shown but not editable.
+    expect(page.locator("#id_name")).to_have_count(0)
+    expect(page.locator(".field-name .readonly")).to_contain_text(oe.name)
+    page.check("#id_virtual_present")  # the OE gets its own contact data instead of inheriting
+    page.fill("#id_phone", "87654321")
+    page.fill("#id_email", "ydernummer@example.dk")
+    page.fill("#id_reason", "Klinikken ringede og oplyste nyt nummer")
+    page.screenshot(path=f"{SCREENSHOT_DIR}/sor_support_change_page.png", full_page=True)
+    page.locator("input[name=_continue]").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("blev ændret")
+    expect(page.locator("#id_phone")).to_have_value("87654321")
+
+    # A second change so the history shows an old and a new number.
+    page.fill("#id_phone", "11223344")
+    page.fill("#id_reason", "Rettelse af nummeret")
+    page.locator("input[name=_continue]").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("blev ændret")
+
+    page.locator("a.historylink").click()
+    expect(page).to_have_url(re.compile(rf"/admin/registry/unit/{oe.pk}/history/"))
+    newest = page.locator("#change-history tbody tr").first
+    expect(newest).to_contain_text("Rettelse af nummeret")
+    expect(newest).to_contain_text("support")
+    expect(newest.locator(".sor-old")).to_have_text("87654321")
+    expect(newest.locator(".sor-new")).to_have_text("11223344")
+    page.screenshot(path=f"{SCREENSHOT_DIR}/sor_support_history_page.png", full_page=True)
