@@ -64,13 +64,12 @@ from .services.validation import MAX_SPECIALITIES, unit_messages
 MIN_OWNERS = 12
 OWNER_BATCH = 250
 
-# --- code lists used by name ------------------------------------------------------------------
-
-
 
 def _words(text: str, sep: str | None = None) -> list[str]:
     return text.split(sep)
 
+
+# --- code lists used by name ------------------------------------------------------------------
 
 OWNER_REGION, OWNER_MUNICIPALITY, OWNER_STATE, OWNER_PRIVATE = (
     "550881000005103", "547211000005108", "398070004", "550891000005100")
@@ -694,13 +693,13 @@ class RegisterGenerator:
                                            self.entity(child_type or key), geo_parent_relation=2))
             return unit
 
-        si("home_care", f"Hjemmeplejen {name}", SP["home_care"], districts=(2, 4), teams=(1, 4))
+        si("home_care", f"Hjemmeplejen {name}", SP["home_care"], districts=(2, 5), teams=(1, 5))
         si("district_nursing", f"Hjemmesygeplejen {name}", SP["home_nursing"], districts=(1, 3), teams=(0, 2))
         si("health_visitors", f"Sundhedsplejen {name}", SP["health_visiting"], districts=(1, 3))
-        si("dental_care", f"Den kommunale tandpleje {name}", SP["municipal_dental"], districts=(1, 4))
-        for _ in range(rng.randint(2, 5) * size):
+        si("dental_care", f"Den kommunale tandpleje {name}", SP["municipal_dental"], districts=(2, 5))
+        for _ in range(rng.randint(3, 6) * size):
             si("nursing_home", rng.choice(NURSING_HOMES).format(s=rng.choice(NURSING_HOME_WORDS)), None,
-               districts=(0, 1), own_ln=rng.random() < 0.8, child_type="nursing_home")
+               districts=(0, 2), own_ln=rng.random() < 0.8, child_type="nursing_home")
         si("rehabilitation", f"Genoptræningscenter {name}", SP["rehab"], districts=(0, 2))
         si("substance", f"Rusmiddelcenter {name}", None, own_ln=rng.random() < 0.7)
         if rng.random() < 0.6:
@@ -796,7 +795,7 @@ class RegisterGenerator:
                                      si_type="gp", systems="gp", municipality=mun)
         n = rng.choices([1, 2, 3], weights=[78, 17, 5])[0]
         self._providers(si, n=n, name_for=lambda: name if n == 1 else f"Læge {self.person()}",
-                        spec=SP["general"], persons=(1, 3) if n == 1 else (1, 2), person_title="Læge")
+                        spec=SP["general"], persons=(1, 4) if n == 1 else (1, 2), person_title="Læge")
         if rng.random() < 0.06:  # a second consultation site (filialpraksis)
             values = {**self.entity("gp"), "geo_parent_relation": 1, "location_mode": LocationMode.INHERITED}
             self.with_address(values, "visiting", self.address(mun))
@@ -830,7 +829,7 @@ class RegisterGenerator:
         return self._simple_provider_practice(
             names=["Tandlæge {person}", "Tandlægerne {street}", "{town} Tandlægecenter", "Tandklinikken {town}"],
             si_type="dentist", systems="dentist", spec=SP["dental"] if self.rng.random() < 0.9 else SP["orthodontics"],
-            persons=(1, 4), person_title="Tandlæge")
+            persons=(1, 5), person_title="Tandlæge")
 
     def private_physio(self) -> Node:
         return self._simple_provider_practice(
@@ -1067,12 +1066,12 @@ def _materialise(gen: RegisterGenerator, trees: list[Node], summary: Summary) ->
 
 
 def _write(batch: _Batch, summary: Summary):
-    bulk.bulk_create(Unit, batch.units)
+    bulk.copy_create(Unit, batch.units)
     if batch.location_numbers:
-        lns = bulk.bulk_create(LocationNumber, [ln for ln, _types in batch.location_numbers])
+        lns = bulk.copy_create(LocationNumber, [ln for ln, _types in batch.location_numbers])
         links = [LocationNumberMessageType(location_number_id=ln.pk, message_type_id=mt)
                  for ln, (_orig, types) in zip(lns, batch.location_numbers, strict=True) for mt in types]
-        bulk.bulk_create(LocationNumberMessageType, links)
+        bulk.copy_create(LocationNumberMessageType, links)
         summary.location_numbers += len(lns)
         summary.message_type_links += len(links)
 
