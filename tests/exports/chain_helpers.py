@@ -1,15 +1,20 @@
-"""Shared fixtures and builders for the publication-chain tests (imported by the test modules)."""
+"""Shared builders for the publication-chain tests (fixtures: chain_fixtures.py)."""
 
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from stdnum import ean
 
 from exports import tasks
 from exports.models import ExportRun
-from registry.models import EdiMessageType, Region
-from registry.services.location_numbers import location_number_assign
+from registry.audit import audit_context
+from registry.models import (
+    EdiAdministrator,
+    NetworkOperator,
+    Region,
+    SystemSupplier,
+    SystemType,
+)
 
 CMD = dict(actor=None, reason="testdata", origin="command")
 DAY = dt.date(2026, 3, 2)
@@ -20,33 +25,16 @@ def gln(n: int) -> str:
     return body + ean.calc_check_digit(body)
 
 
-@pytest.fixture
-def export_root(settings, tmp_path) -> Path:
-    """A private EXPORT_ROOT, eager Celery, no heartbeat thread."""
-    root = tmp_path / "exports"
-    settings.EXPORT_ROOT = root
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.EXPORT_RUN_HEARTBEAT_SECONDS = 0
-    settings.EXPORT_KEEP_DAYS = 14
-    return root
+def location_codes() -> dict:
+    """The code-list values a location number needs to be valid in the v1 XSD."""
 
+    def code(model, value):
+        return model.objects.get_or_create(code=value, defaults={"name_da": value})[0]
 
-@pytest.fixture
-def register(make_tree):
-    """Three owner trees (12 units), ten active location numbers with message types."""
-    trees = [make_tree(name=f"Lægerne {name}") for name in ("Østergade", "Vestergade", "Nørregade")]
-    region = Region.objects.get(code="1081")
-    types = list(EdiMessageType.objects.order_by("standard", "version_code")[:2])
-    numbers = []
-    n = 0
-    for tree in trees:
-        for key in ("si", "oe", "leaf"):
-            n += 1
-            numbers.append(location_number_assign(unit=tree[key], gln=gln(n), strict=False, region=region,
-                                                  message_types=types, from_date=dt.date(2020, 1, 1), **CMD))
-    numbers.append(location_number_assign(unit=trees[0]["ie"], gln=gln(99), strict=False, region=region,
-                                          message_types=types[:1], from_date=dt.date(2020, 1, 1), **CMD))
-    return {"trees": trees, "numbers": numbers}
+    with audit_context(**CMD):
+        return dict(system_supplier=code(SystemSupplier, "162"), system_type=code(SystemType, "225"),
+                    network_operator=NetworkOperator.objects.get(code="41000035001"),
+                    region=Region.objects.get(code="1081"), edi_administrator=code(EdiAdministrator, "639"))
 
 
 def nightly(day, capture) -> ExportRun | None:

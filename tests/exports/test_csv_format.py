@@ -11,7 +11,9 @@ from registry.models import ClinicalSpeciality, Unit
 from registry.services.location_numbers import location_number_close
 from registry.services.units import unit_close, unit_create, unit_update
 
-from .chain_helpers import CMD, register  # noqa: F401 - fixture
+from .chain_helpers import CMD
+
+pytest_plugins = ["tests.exports.chain_fixtures"]
 
 DAY = dt.date(2026, 3, 2)
 
