@@ -1,0 +1,123 @@
+"""Download URLs: public latest files (no login, ETag/Last-Modified, 304, 404, no traversal) and
+staff downloads of kept days and of a run's files."""
+
+import hashlib
+
+import pytest
+from django.utils.http import http_date
+
+from exports.models import ExportRun
+
+from .chain_helpers import DAY, nightly
+
+pytest_plugins = ["tests.exports.chain_fixtures"]
+
+
+@pytest.fixture
+def published(export_root, register, django_capture_on_commit_callbacks):
+    run = nightly(DAY, django_capture_on_commit_callbacks)
+    assert run.status == ExportRun.Status.SUCCEEDED
+    return run
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.django_db
+def test_latest_files_download_without_login_with_sha256_etag(client, published, export_root):
+    for name in ("Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", "SHA256SUMS"):
+        response = client.get(f"/filer/latest/{name}")
+        assert response.status_code == 200, name
+        assert response.streaming
+        data = body(response)
+        assert data == (export_root / DAY.isoformat() / name).read_bytes()
+        assert response["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+        assert response["ETag"] == f'"{published.files[name]["sha256"]}"'
+        assert response["Last-Modified"]
+        assert response["Content-Length"] == str(len(data))
+
+
+@pytest.mark.django_db
+def test_content_types(client, published):
+    assert client.get("/filer/latest/Sor.zip")["Content-Type"] == "application/zip"
+    assert client.get("/filer/latest/Sor.xml")["Content-Type"].startswith("application/xml")
+    assert client.get("/filer/latest/SorEntity_daily.csv")["Content-Type"] == "text/csv; charset=utf-8"
+
+
+@pytest.mark.django_db
+def test_conditional_requests_get_304(client, published):
+    first = client.get("/filer/latest/Sor.zip")
+    etag, modified = first["ETag"], first["Last-Modified"]
+    not_modified = client.get("/filer/latest/Sor.zip", HTTP_IF_NONE_MATCH=etag)
+    assert not_modified.status_code == 304 and not_modified["ETag"] == etag
+    assert client.get("/filer/latest/Sor.zip", HTTP_IF_MODIFIED_SINCE=modified).status_code == 304
+    assert client.get("/filer/latest/Sor.zip", HTTP_IF_NONE_MATCH='"other"').status_code == 200
+    assert client.get("/filer/latest/Sor.zip", HTTP_IF_MODIFIED_SINCE=http_date(0)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_unknown_names_and_traversal_attempts_are_404(client, published):
+    for url in (
+        "/filer/latest/Unknown.xml",
+        "/filer/latest/manifest.json",  # internal: staff only
+        "/filer/latest/..%2F..%2Fsor_admin%2Fsettings.py",
+        "/filer/latest/%2e%2e",
+        "/filer/latest/.staging",
+        "/filer/latest/../2026-03-02/Sor.xml",
+        "/filer/2026-03-02/..%2F..%2Fetc%2Fpasswd",
+        "/filer/latest/Sor.xml%00.zip",
+    ):
+        assert client.get(url).status_code == 404, url
+
+
+@pytest.mark.django_db
+def test_traversal_is_refused_for_logged_in_staff_too(client, published, guest):
+    client.force_login(guest)
+    for url in ("/filer/2026-03-02/..%2F..%2Fetc%2Fpasswd", "/filer/2026-03-02/.hidden",
+                "/filer/2026-03-02/%2e%2e", "/filer/2026-03-02/..", "/filer/2026-13-45/Sor.xml"):
+        assert client.get(url).status_code == 404, url
+
+
+@pytest.mark.django_db
+def test_nothing_published_yet_is_404(client, export_root):
+    assert client.get("/filer/latest/Sor.zip").status_code == 404
+    assert client.get("/filer/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_public_index_lists_the_latest_files(client, published):
+    page = client.get("/filer/").content.decode()
+    assert DAY.isoformat() in page
+    assert "/filer/latest/Sor.zip" in page and published.files["Sor.zip"]["sha256"] in page
+    assert "manifest.json" not in page
+
+
+@pytest.mark.django_db
+def test_a_kept_day_needs_a_staff_login_with_view_permission(client, published, guest, outsider, export_root):
+    url = f"/filer/{DAY.isoformat()}/Sor.xml"
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+    client.force_login(outsider)
+    assert client.get(url).status_code == 403
+    client.force_login(guest)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert body(response) == (export_root / DAY.isoformat() / "Sor.xml").read_bytes()
+    assert client.get(f"/filer/{DAY.isoformat()}/manifest.json").status_code == 200
+    assert client.get("/filer/2026-01-01/Sor.xml").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_held_runs_files_are_downloadable_by_staff_only(client, export_root, guest):
+    staged = export_root / ".staging" / "run-1" / "publish"
+    staged.mkdir(parents=True)
+    (staged / "Sor.xml").write_text("<SorTree/>")
+    run = ExportRun.objects.create(snapshot_date=DAY, status=ExportRun.Status.HELD,
+                                   staging_dir=str(staged.parent))
+    url = f"/filer/run/{run.pk}/Sor.xml"
+    assert client.get(url).status_code == 302
+    client.force_login(guest)
+    response = client.get(url)
+    assert response.status_code == 200 and body(response) == b"<SorTree/>"
+    assert client.get(f"/filer/run/{run.pk}/..%2F..%2Fx").status_code == 404
