@@ -15,12 +15,22 @@ from dataclasses import dataclass, field
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 PER_PAGE = 50
+
+
+def newest_first(queryset):
+    """Order history rows newest first without letting PostgreSQL walk the whole `history_date`
+    index backwards: ordering by an expression makes it fetch the object's rows through the
+    object's own index and sort them (7 ms instead of 370+ ms for a unit whose few thousand rows
+    are old, on a 1,000,000-row table). With a composite index (object id, history_date,
+    history_id) plain `-history_date` ordering would be best; see the admin report."""
+    return queryset.order_by(Coalesce("history_date", "history_date").desc(), "-history_id")
 
 HISTORY_TYPE_LABELS = {"+": _("oprettet"), "~": _("ændret"), "-": _("slettet")}
 
@@ -136,7 +146,7 @@ class HistoryAdminMixin:
 
     def history_queryset(self, obj):
         manager = self.model.history
-        return manager.filter(**{self.opts.pk.attname: obj.pk}).order_by("-history_date", "-history_id")
+        return newest_first(manager.filter(**{self.opts.pk.attname: obj.pk}))
 
     def history_extra_context(self, request, obj) -> dict:
         return {}

@@ -26,7 +26,7 @@ from registry.selectors import ancestors_of, unit_as_of, unit_effective_values, 
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_update
 
 from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error
-from .history import HistoryAdminMixin, build_entries, build_entries_for_pairs, format_value
+from .history import HistoryAdminMixin, build_entries, build_entries_for_pairs, format_value, newest_first
 from .spreadsheets import UnitSpreadsheetAdminMixin
 
 CHILDREN_SHOWN = 50
@@ -505,7 +505,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
         """History rows of the unit's location numbers (newest first), each diffed against the
         previous row of the same location number when that row is among those read."""
         hist = LocationNumber.history.model
-        records = list(hist.objects.filter(unit_id=obj.pk).order_by("-history_date", "-history_id")
+        records = list(newest_first(hist.objects.filter(unit_id=obj.pk))
                        .select_related("history_user")[:limit + 1])
         pairs = []
         for i, record in enumerate(records[:limit]):
