@@ -374,7 +374,7 @@ class RegisterGenerator:
         self.rng = random.Random(seed)
         self.today = today or timezone.localdate()
         self.codes = _Codes()
-        self.used_cvr: set[str] = set()
+        self.used_cvr: set[str] = set(Unit.objects.exclude(cvr="").values_list("cvr", flat=True))
         self.used_gln: set[str] = set(
             LocationNumber.objects.filter(to_date__isnull=True).values_list("gln", flat=True))
         self.used_provider: set[str] = set(
