@@ -181,9 +181,11 @@ REGION_BOX = {
 }
 BORNHOLM_BOX = (868_000, 888_000, 6_108_000, 6_132_000)
 
-FIRST_NAMES = _words(
+FEMALE_NAMES = _words(
     "Anne Kirsten Mette Hanne Helle Anna Susanne Lene Maria Marianne Lone Camilla Pia Louise Charlotte Tina "
-    "Gitte Bente Karen Inge Ida Sofie Freja Line Julie Mathilde Cecilie Signe Maja Emma Birgitte Tove Rikke "
+    "Gitte Bente Karen Inge Ida Sofie Freja Line Julie Mathilde Cecilie Signe Maja Emma Birgitte Tove Rikke"
+)
+MALE_NAMES = _words(
     "Peter Jens Lars Michael Henrik Søren Thomas Jan Niels Anders Christian Martin Morten Jesper Mads Rasmus "
     "Per Hans Ole Kim Frederik Mikkel Jacob Emil Kasper Jonas Simon Torben Bo Steen Poul Erik Karsten Allan"
 )
@@ -406,10 +408,17 @@ class RegisterGenerator:
 
     def person(self) -> str:
         rng = self.rng
-        first = rng.choice(FIRST_NAMES)
+        names = FEMALE_NAMES if rng.random() < 0.55 else MALE_NAMES
+        first = rng.choice(names)
         if rng.random() < 0.15:
-            first = f"{first} {rng.choice(FIRST_NAMES)}"
+            second = rng.choice(names)
+            first = first if second == first else f"{first} {second}"
         return f"{first} {rng.choice(LAST_NAMES)}"
+
+    def place(self):
+        """Where a practice is: municipality, (post code, town) and street, used for its name and address."""
+        mun = self.pick_municipality()
+        return mun, self.rng.choice(self.codes.post_codes[mun[0]]), self.rng.choice(STREETS)
 
     def cvr(self) -> str:
         while True:
@@ -460,12 +469,13 @@ class RegisterGenerator:
         n = cn + self.rng.uniform(-6_000, 6_000)
         return f"{n:.3f}", f"{e:.3f}"
 
-    def address(self, municipality, *, street: str | None = None, building: str | None = None) -> dict:
+    def address(self, municipality, *, street: str | None = None, building: str | None = None,
+                post: tuple[str, str] | None = None) -> dict:
         """One address (without the kind prefix): street, number, post code and district of a real
         post code in the municipality, and the v2 extras (codes and coordinates)."""
         rng = self.rng
         mun_code, _name, region_code = municipality
-        post_code, district = rng.choice(self.codes.post_codes[mun_code])
+        post_code, district = post or rng.choice(self.codes.post_codes[mun_code])
         street = street or rng.choice(STREETS)
         key = (mun_code, street)
         if key not in self.street_codes:
@@ -525,13 +535,14 @@ class RegisterGenerator:
 
     # --- owners ------------------------------------------------------------------------------
 
-    def owner(self, name: str, owner_type: str, municipality, *, street=None, building=None, domain=None) -> Node:
+    def owner(self, name: str, owner_type: str, municipality, *, street=None, building=None, domain=None,
+              post=None) -> Node:
         mun_code, _mun_name, region_code = municipality
         values = {"owner_type_id": self.codes.owner_type[owner_type], "region_id": self.codes.regions[region_code],
                   "cvr": self.cvr(), "location_mode": LocationMode.NONE}
         if owner_type == OWNER_PRIVATE and self.rng.random() < 0.2:
             values["p_number"] = f"10{self.rng.randrange(0, 100_000_000):08d}"
-        self.with_address(values, "postal", self.address(municipality, street=street, building=building))
+        self.with_address(values, "postal", self.address(municipality, street=street, building=building, post=post))
         self.virtual(values, name, region_code, domain=domain)
         while values["cvr"] in (values["phone"][-8:], values.get("fax", "")[-8:]):
             values["cvr"] = self.cvr()
@@ -733,12 +744,11 @@ class RegisterGenerator:
 
     # --- private practices -------------------------------------------------------------------
 
-    def _practice(self, *, ie_name: str, si_name: str, si_type: str, systems: str, municipality=None):
+    def _practice(self, *, ie_name: str, si_name: str, si_type: str, systems: str, municipality, post, street):
         """IE (privat) + one SI with the practice address; the location number on the SI (mostly),
         on the IE (some) or none."""
         rng = self.rng
-        municipality = municipality or self.pick_municipality()
-        ie = self.owner(ie_name, OWNER_PRIVATE, municipality)
+        ie = self.owner(ie_name, OWNER_PRIVATE, municipality, street=street, post=post)
         where = rng.random()
         values = {**self.entity(si_type), "geo_parent_relation": 1}
         if rng.random() < 0.7:
@@ -778,11 +788,10 @@ class RegisterGenerator:
 
     def private_gp(self) -> Node:
         rng = self.rng
-        street = rng.choice(STREETS)
         style = rng.random()
         doctor = self.person()
-        mun = self.pick_municipality()
-        town = rng.choice(self.codes.post_codes[mun[0]])[1]
+        mun, post, street = self.place()
+        town = post[1]
         if style < 0.4:
             name = f"Lægerne {street}"
         elif style < 0.6:
@@ -792,7 +801,7 @@ class RegisterGenerator:
         else:
             name = f"{town} Lægecenter"
         ie, si, mun = self._practice(ie_name=name if style < 0.8 else f"Lægeselskabet {town} ApS", si_name=name,
-                                     si_type="gp", systems="gp", municipality=mun)
+                                     si_type="gp", systems="gp", municipality=mun, post=post, street=street)
         n = rng.choices([1, 2, 3], weights=[78, 17, 5])[0]
         self._providers(si, n=n, name_for=lambda: name if n == 1 else f"Læge {self.person()}",
                         spec=SP["general"], persons=(1, 4) if n == 1 else (1, 2), person_title="Læge")
@@ -806,10 +815,11 @@ class RegisterGenerator:
         rng = self.rng
         clinic, title, spec = rng.choice(SPECIALIST_KINDS)
         doctor = self.person()
-        mun = self.pick_municipality()
-        town = rng.choice(self.codes.post_codes[mun[0]])[1]
+        mun, post, street = self.place()
+        town = post[1]
         name = f"{clinic} {town}" if rng.random() < 0.5 else f"{title} {doctor}"
-        ie, si, _mun = self._practice(ie_name=name, si_name=name, si_type="specialist", systems="gp", municipality=mun)
+        ie, si, _mun = self._practice(ie_name=name, si_name=name, si_type="specialist", systems="gp",
+                                      municipality=mun, post=post, street=street)
         n = rng.choices([1, 2], weights=[88, 12])[0]
         self._providers(si, n=n, name_for=lambda: f"{title} {self.person()}" if n > 1 else name, spec=spec,
                         persons=(1, 2), person_title="Speciallæge")
@@ -817,11 +827,12 @@ class RegisterGenerator:
 
     def _simple_provider_practice(self, *, names, si_type, systems, spec, persons, person_title):
         rng = self.rng
-        mun = self.pick_municipality()
-        town = rng.choice(self.codes.post_codes[mun[0]])[1]
+        mun, post, street = self.place()
+        town = post[1]
         pattern = rng.choice(names)
-        name = pattern.format(town=town, street=rng.choice(STREETS), person=self.person())
-        ie, si, _mun = self._practice(ie_name=name, si_name=name, si_type=si_type, systems=systems, municipality=mun)
+        name = pattern.format(town=town, street=street, person=self.person())
+        ie, si, _mun = self._practice(ie_name=name, si_name=name, si_type=si_type, systems=systems,
+                                      municipality=mun, post=post, street=street)
         self._providers(si, n=1, name_for=lambda: name, spec=spec, persons=persons, person_title=person_title)
         return ie
 
@@ -853,12 +864,13 @@ class RegisterGenerator:
 
     def private_pharmacy(self) -> Node:
         rng = self.rng
-        mun = self.pick_municipality()
-        town = rng.choice(self.codes.post_codes[mun[0]])[1]
+        mun, post, street = self.place()
+        town = post[1]
         self.pharmacy_number += rng.randint(1, 2)
         number = str(self.pharmacy_number)
         name = f"{town} {rng.choice(['Apotek', 'Hjorte Apotek', 'Løve Apotek', 'Svane Apotek', 'Ørne Apotek'])}"
-        ie, si, mun = self._practice(ie_name=name, si_name=name, si_type="pharmacy", systems="pharmacy", municipality=mun)
+        ie, si, mun = self._practice(ie_name=name, si_name=name, si_type="pharmacy", systems="pharmacy",
+                                     municipality=mun, post=post, street=street)
         si.values["pharmacy_number"] = number
         if si.ln is None and ie.ln is None:  # every pharmacy receives prescriptions electronically
             si.values["location_mode"] = LocationMode.OWN
@@ -878,10 +890,11 @@ class RegisterGenerator:
     def private_other(self) -> Node:
         rng = self.rng
         key, pattern, title = rng.choice(OTHER_KINDS)
-        mun = self.pick_municipality()
-        town = rng.choice(self.codes.post_codes[mun[0]])[1]
+        mun, post, street = self.place()
+        town = post[1]
         name = pattern.format(town=town) if rng.random() < 0.6 else f"{title} {self.person()}"
-        ie, si, _mun = self._practice(ie_name=name, si_name=name, si_type=key, systems="other", municipality=mun)
+        ie, si, _mun = self._practice(ie_name=name, si_name=name, si_type=key, systems="other",
+                                      municipality=mun, post=post, street=street)
         for _ in range(rng.randint(0, 2)):
             si.add(self.node(Level.UNIT, f"{title} {self.person()}", self.entity("person"), geo_parent_relation=2))
         return ie
