@@ -238,3 +238,33 @@ def test_sor_demo_generates_only_into_an_empty_register_and_creates_the_personas
     from django.contrib.auth import get_user_model
 
     assert get_user_model().objects.filter(username="sor-admin", is_staff=True).exists()
+
+
+def test_copy_create_writes_the_same_rows_and_history_as_bulk_create():
+    import datetime as dt
+
+    from registry.audit import audit_context
+    from registry.models import Region
+    from registry.services import bulk
+
+    def owner(seq):
+        return Unit(sor_id=ids.sor_id_for_sequence(seq), level="IE", owner_id=ids.sor_id_for_sequence(seq),
+                    name="Lægerne Østergade", owner_type=OwnerType.objects.get(name_da="privat"),
+                    region=Region.objects.get(code="1081"), cvr="35095748", postal_present=True,
+                    postal_street_name="Østergade", postal_post_code="9700", postal_district_name="Brønderslev",
+                    specialities=[{"code": "408443003", "type": "51000095001"}], replaces=[], ancestors=[],
+                    from_date=dt.date(2020, 1, 1), first_from_date=dt.date(2020, 1, 1), location_mode="none")
+
+    with audit_context(actor=None, reason="copy vs bulk", origin="command") as ctx:
+        bulk.bulk_create(Unit, [owner(900001)])
+        bulk.copy_create(Unit, [owner(900002)])
+    ignore = {"sor_id", "owner", "history_id", "history_date"}
+
+    def row(seq):
+        values = Unit.history.filter(sor_id=ids.sor_id_for_sequence(seq)).values().get()
+        return {k: v for k, v in values.items() if k not in ignore and k != "owner_id"}
+
+    assert row(900001) == row(900002)
+    assert row(900002)["batch_id"] == ctx.batch_id and row(900002)["origin"] == "command"
+    copied = Unit.objects.get(sor_id=ids.sor_id_for_sequence(900002))
+    assert copied.specialities == [{"code": "408443003", "type": "51000095001"}] and copied.replaces == []
