@@ -212,7 +212,7 @@ class ExportRunAdmin(admin.ModelAdmin):
             raise PermissionDenied
         day = timezone.localdate()
         published = ExportRun.objects.filter(snapshot_date=day, status=ExportRun.Status.SUCCEEDED).exists()
-        form = RunNowForm(request.POST or None)
+        form = RunNowForm(request.POST if request.method == "POST" else None)
         if not published:
             form.fields.pop("republish")
         if request.method == "POST" and form.is_valid():
@@ -238,7 +238,7 @@ class ExportRunAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:exports_exportrun_changelist"))
         if not self.has_decide_permission(request, run):
             raise PermissionDenied
-        form = ReasonForm(request.POST or None)
+        form = ReasonForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             service = pipeline.release_run if release else pipeline.reject_run
             try:
