@@ -102,20 +102,6 @@ def workers(tmp_path, export_root, settings):
         worker.stop()
 
 
-@pytest.fixture(scope="session")
-def restore_migrated_data_at_session_end(django_db_setup, django_db_blocker):
-    """A transactional test flushes the database; put the migrated code lists back at the end so a
-    later `--reuse-db` session does not start empty (as tests/browser/conftest.py does)."""
-    yield
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        for conn in connections.all():
-            contents = getattr(conn, "_test_serialized_contents", None)
-            if contents:
-                conn.creation.deserialize_db_from_string(contents)
-
-
 def send_nightly(day: dt.date | None = None):
     with app.connection_for_write(broker_url()) as conn:
         app.send_task("exports.nightly", args=[day.isoformat()] if day else [], connection=conn)
