@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -108,9 +109,9 @@ class ExportRunAdmin(admin.ModelAdmin):
     @admin.display(description=_("resumé"))
     def summary(self, obj):
         if obj.status == ExportRun.Status.HELD and obj.diff:
-            return "; ".join(obj.diff.get("reasons", []))[:200]
+            return Truncator("; ".join(obj.diff.get("reasons", []))).chars(120)
         if obj.status == ExportRun.Status.FAILED:
-            return (obj.error.strip().splitlines() or [""])[-1][:200]
+            return Truncator((obj.error.strip().splitlines() or [""])[-1]).chars(120)
         units = (obj.counts or {}).get("units")
         return gettext("%(n)s enheder") % {"n": units} if units else ""
 

@@ -70,7 +70,8 @@ def compare(previous: dict | None, current: dict, *, limits: dict | None = None)
     for name in sorted(set(prev_files) | set(cur_files)):
         old, new = prev_files.get(name), cur_files.get(name)
         change = abs(new - old) / old if old and new is not None else None
-        files[name] = {"previous": old, "current": new, "change": round(change, 6) if change is not None else None}
+        files[name] = {"previous": old, "current": new, "change": round(change, 6) if change is not None else None,
+                       "change_pct": round(change * 100, 1) if change is not None else None}
 
     reasons = []
     if removed:
@@ -90,6 +91,7 @@ def compare(previous: dict | None, current: dict, *, limits: dict | None = None)
         "first_publication": False,
         "previous_date": previous.get("snapshot_date"),
         "thresholds": limits,
+        "thresholds_pct": {name: round(value * 100, 1) for name, value in limits.items()},
         "units": {
             "previous": len(prev_units), "current": len(cur_units), "added": len(added), "removed": len(removed),
             "closed": len(closed), "reopened": len(reopened), "reparented": len(reparented),
@@ -97,6 +99,7 @@ def compare(previous: dict | None, current: dict, *, limits: dict | None = None)
         "location_numbers": {
             "previous": len(prev_gln), "current": len(cur_gln), "added": len(gln_added),
             "removed": len(gln_removed), "moved": len(gln_moved), "loss_ratio": round(loss_ratio, 6),
+            "loss_pct": round(loss_ratio * 100, 1),
         },
         "files": files,
         "samples": {

@@ -99,7 +99,8 @@ def index(request):
         for name in publish.PUBLIC_FILES:
             path = publish.resolve_file(directory, name)
             if path is not None:
-                files.append({"name": name, "size": path.stat().st_size, "sha256": sums.get(name, ""),
+                digest = sums.get(name) or (publish.sha256_file(path) if name == publish.SUMS else "")
+                files.append({"name": name, "size": path.stat().st_size, "sha256": digest,
                               "url": reverse("filer:latest", args=[name])})
     context = {"snapshot_date": directory.name if directory else None, "files": files}
     return render(request, "exports/public_index.html", context)
