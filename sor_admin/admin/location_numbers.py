@@ -58,7 +58,7 @@ def _message_types_field():
 class LocationNumberChangeForm(ServiceModelForm):
     # Not named `message_types`: ModelForm would write that m2m itself, bypassing the service.
     edi_message_types = _message_types_field()
-    seen_version = forms.IntegerField(widget=forms.HiddenInput)
+    seen_version = forms.IntegerField(label=_("version ved åbning"), widget=forms.HiddenInput)
 
     class Meta:
         model = LocationNumber

@@ -200,7 +200,7 @@ OVERRIDE_LABEL = _("Gem trods advarsler")
 
 
 class UnitChangeForm(ServiceModelForm):
-    seen_version = forms.IntegerField(widget=forms.HiddenInput, error_messages={
+    seen_version = forms.IntegerField(label=_("version ved åbning"), widget=forms.HiddenInput, error_messages={
         "required": _("Siden mangler enhedens version; genindlæs enheden og ret igen.")})
     override_warnings = forms.BooleanField(label=OVERRIDE_LABEL, required=False)
 
@@ -254,7 +254,7 @@ class UnitCloseForm(forms.Form):
         label=_("Luk også underenheder"), required=False,
         help_text=_("Åbne enheder under denne lukkes med samme dato og begrundelse."))
     reason = ReasonField()
-    seen_version = forms.IntegerField(widget=forms.HiddenInput)
+    seen_version = forms.IntegerField(label=_("version ved åbning"), widget=forms.HiddenInput)
 
 
 # ---------------------------------------------------------------- admin

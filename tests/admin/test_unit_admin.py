@@ -71,6 +71,8 @@ def test_a_field_error_from_the_service_is_shown_on_that_field(make_tree, sor_ad
     response = client.post(change_url(unit), form_data(page, postal_post_code="97", reason="Ret postnummer"))
     assert response.status_code == 200
     assert any("4 cifre" in msg for msg in form_errors(response)["postal_post_code"])
+    summary = response.content.decode().split('id="sor-error-summary"')[1].split("</div>")[0]
+    assert "postnummer" in summary and "Et postnummer har 4 cifre" in summary  # listed at the top too
     assert fresh(unit).postal_post_code == "9700"
 
 
