@@ -21,7 +21,10 @@ import datetime as dt
 import hashlib
 import io
 import itertools
+import re
+import zipfile
 from collections import defaultdict
+from xml.sax.saxutils import escape as xml_escape
 
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -189,14 +192,18 @@ class SheetField(ie_fields.Field):
         super().__init__(attribute=self.attname, column_name=header, widget=widget or widgets.Widget(),
                          readonly=readonly)
         self.export_attr = export_attr or self.attname
+        self._parts = tuple(self.export_attr.split("__"))
 
     def get_value(self, instance):
         value = instance
-        for part in self.export_attr.split("__"):
+        for part in self._parts:
             value = getattr(value, part, None)
             if value is None:
                 return None
         return value
+
+    def export(self, instance, **kwargs):
+        return self.widget.render(self.get_value(instance))
 
     def display(self, value) -> str:
         """A stored (attname) value as the preview shows it."""
@@ -310,37 +317,90 @@ def _dataset(rows: list[list]) -> tablib.Dataset:
     return dataset
 
 
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_NS_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>'),
+    "_rels/.rels": (
+        f'<Relationships xmlns="{_NS_PKG}"><Relationship Id="rId1" Type="{_NS_REL}/officeDocument" '
+        'Target="xl/workbook.xml"/></Relationships>'),
+    "xl/_rels/workbook.xml.rels": (
+        f'<Relationships xmlns="{_NS_PKG}">'
+        f'<Relationship Id="rId1" Type="{_NS_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{_NS_REL}/styles" Target="styles.xml"/></Relationships>'),
+    # Style 1: bold (headers); style 2: text format "@", so a value typed into the sheet later
+    # (a ydernummer with a leading zero, an 18-digit SOR-ID) stays text too.
+    "xl/styles.xml": (
+        f'<styleSheet xmlns="{_NS_MAIN}">'
+        '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+        '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+        '<fill><patternFill patternType="gray125"/></fill></fills>'
+        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" applyNumberFormat="1"/>'
+        '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'),
+}
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _xlsx_cell(ref: str, value, style: int) -> str:
+    text = _ILLEGAL_XML.sub("\N{REPLACEMENT CHARACTER}", str(value))
+    space = ' xml:space="preserve"' if text != text.strip() else ""
+    return f'<c r="{ref}" t="inlineStr" s="{style}"><is><t{space}>{xml_escape(text)}</t></is></c>'
+
+
 def write_xlsx(dataset: tablib.Dataset) -> bytes:
-    """A streamed (write-only) workbook: memory stays flat for 150,000 units. Every cell is text,
-    so SOR-IDs (up to 18 digits), ydernumre with leading zeros and CVR-numre stay exact."""
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet(_("SOR-enheder"))
-    sheet.freeze_panes = "B2"
-    for index, header in enumerate(dataset.headers, 1):
-        sheet.column_dimensions[get_column_letter(index)].width = max(12, min(40, len(header) + 2))
-    bold = Font(bold=True)
-    header_cells = []
-    for header in dataset.headers:
-        cell = WriteOnlyCell(sheet, value=header)
-        cell.font = bold
-        header_cells.append(cell)
-    sheet.append(header_cells)
-    for row in dataset:
-        sheet.append([_xlsx_safe(v) for v in row])
+    """A plain XLSX workbook written directly (openpyxl's writer takes a minute for the whole
+    register). Every cell is text, so SOR-IDs (up to 18 digits), ydernumre with leading zeros
+    and CVR-numre stay exact; the header row is bold and frozen with the SOR-ID column."""
+    title = xml_escape(_("SOR-enheder"), {'"': "&quot;"})
+    letters = [_column_letter(i) for i in range(len(dataset.headers))]
+    widths = "".join(
+        f'<col min="{i}" max="{i}" width="{max(12, min(40, len(h) + 2))}" style="2" customWidth="1"/>'
+        for i, h in enumerate(dataset.headers, 1))
     out = io.BytesIO()
-    book.save(out)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, xml in _XLSX_PARTS.items():
+            book.writestr(name, _XML_HEAD + xml)
+        book.writestr("xl/workbook.xml", _XML_HEAD + (
+            f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><sheets>'
+            f'<sheet name="{title}" sheetId="1" r:id="rId1"/></sheets></workbook>'))
+        with book.open("xl/worksheets/sheet1.xml", "w") as raw, io.TextIOWrapper(raw, encoding="utf-8") as sheet:
+            sheet.write(_XML_HEAD + f'<worksheet xmlns="{_NS_MAIN}"><sheetViews><sheetView workbookViewId="0">'
+                        '<pane xSplit="1" ySplit="1" topLeftCell="B2" activePane="bottomRight" state="frozen"/>'
+                        '<selection pane="bottomRight"/></sheetView></sheetViews>'
+                        f'<sheetFormatPr defaultRowHeight="15"/><cols>{widths}</cols><sheetData>')
+            sheet.write('<row r="1">' + "".join(
+                _xlsx_cell(f"{letter}1", h, 1) for letter, h in zip(letters, dataset.headers, strict=True)) + "</row>")
+            for number, row in enumerate(dataset, 2):
+                cells = "".join(_xlsx_cell(f"{letter}{number}", v, 2)
+                                for letter, v in zip(letters, row, strict=True) if v not in ("", None))
+                sheet.write(f'<row r="{number}">{cells}</row>')
+            sheet.write("</sheetData></worksheet>")
     return out.getvalue()
-
-
-def _xlsx_safe(value):
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    return ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value) if isinstance(value, str) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,6 +504,7 @@ class UnitResource(resources.ModelResource):
         self.batch_id = None
         self._rows_seen: dict[int, int] = {}
         self._last_changes: list[tuple[str, str, str]] = []
+        self._export_fields: dict[tuple, list] = {}
         self._state = hashlib.sha256()
         for field in self.fields.values():
             assert field.readonly or field.name in EDITABLE_FIELDS, field.name
@@ -492,7 +553,28 @@ class UnitResource(resources.ModelResource):
     # -- export ------------------------------------------------------------------------------
 
     def filter_export(self, queryset, **kwargs):
-        return queryset.defer(None).prefetch_related(None).select_related("region", "entity_type", "owner_type")
+        # Only the code lists the columns show: the changelist's own joins (e.g. the parent row)
+        # would double the width of every row read.
+        # Only the columns the sheet shows are read (a unit row has some 90).
+        return (queryset.defer(None).prefetch_related(None).select_related(None)
+                .select_related("region", "entity_type", "owner_type").only(*self.export_columns()))
+
+    def export_columns(self) -> list[str]:
+        columns = {"sor_id", "parent_id", "ancestors", "location_mode"}
+        for field in self.fields.values():
+            if isinstance(field.widget, CodeWidget):
+                columns.update({field.attname, f"{field.name}__code"})
+            elif not field.export_attr.startswith("_"):
+                columns.add(field.export_attr)
+        return sorted(columns)
+
+    def export_resource(self, instance, selected_fields=None, **kwargs):
+        # The library looks the columns up again for every row and every cell; once is enough.
+        key = tuple(selected_fields or ())
+        fields = self._export_fields.get(key)
+        if fields is None:
+            fields = self._export_fields[key] = self.get_export_fields(selected_fields)
+        return [field.export(instance) for field in fields]
 
     def iter_queryset(self, queryset):
         if not hasattr(queryset, "iterator"):
@@ -583,7 +665,8 @@ class UnitResource(resources.ModelResource):
                 continue
             given = cell_text(row[field.column_name])
             current = field.export(instance)
-            same = given.upper() == current.upper() if name == "level" else _parse_date(given) == _parse_date(current)
+            same = given == current or (given.upper() == current.upper() if name == "level"
+                                        else _parse_date(given) == _parse_date(current))
             if not same:
                 errors[field.column_name] = [_("Kan ikke ændres ved import (filen: %(given)s, registeret: %(current)s). "
                                                "Brug administrationen til at flytte eller lukke enheder.")

@@ -452,3 +452,16 @@ def test_a_comma_separated_windows_1252_file_is_read(make_tree, sor_admin):
     content = f"SOR-ID,Navn\n{tree['oe'].pk},Lægerne Ø\n".encode("cp1252")
     preview = upload(client_for(sor_admin), content)
     assert preview.context["sheet_changes"][0]["changes"] == [("Navn", tree["oe"].name, "Lægerne Ø")]
+
+
+def test_a_file_with_too_many_rows_is_refused_before_anything_runs(make_tree, sor_admin, monkeypatch):
+    from sor_admin.admin import spreadsheets
+
+    tree = make_tree()
+    monkeypatch.setattr(spreadsheets, "MAX_IMPORT_ROWS", 2)
+    content = csv_bytes([{SOR_ID_HEADER: u.pk, "Telefon": "11223344"} for u in tree.values()])
+
+    response = upload(client_for(sor_admin), content)
+
+    assert "Filen har 4 rækker; der kan højst indlæses 2 ad gangen" in text_of(response)
+    assert response.context.get("result") is None
