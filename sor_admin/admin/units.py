@@ -323,6 +323,12 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
                          if name not in CONTACT_FIELDS and name not in readonly]
         return readonly
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "parent":
+            # Only units the user maintains can be chosen as a parent (the service checks again).
+            kwargs["queryset"] = visible_units(request.user).filter(level__in=["IE", "SI", "OE"])
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         initial.setdefault("from_date", timezone.localdate())

@@ -235,3 +235,19 @@ def test_no_delete_permission_or_action_anywhere(make_tree, sor_admin, personas)
     assert client.get(f"/admin/registry/unit/{unit.pk}/delete/").status_code == 403
     assert client.post(f"/admin/registry/unit/{unit.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Unit.objects.filter(pk=unit.pk).exists()
+
+
+def test_regional_administrator_adds_units_only_under_own_region(make_tree, regional):
+    own = make_tree()["si"]
+    other = make_tree(region_code="1084", name="Klinik Hovedstaden")["si"]
+    client = client_for(regional)
+    page = client.get("/admin/registry/unit/add/")
+    refused = client.post("/admin/registry/unit/add/",
+                          form_data(page, level="OE", parent=str(other.pk), name="Fremmed", reason="x"))
+    assert refused.status_code == 200
+    assert "parent" in form_errors(refused)
+    assert not Unit.objects.filter(name="Fremmed").exists()
+    added = client.post("/admin/registry/unit/add/",
+                        form_data(page, level="OE", parent=str(own.pk), name="Egen afdeling", reason="Ny"))
+    assert added.status_code == 302, form_errors(added)
+    assert Unit.objects.get(name="Egen afdeling").region_id == own.region_id

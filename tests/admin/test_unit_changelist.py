@@ -120,3 +120,18 @@ def test_changelist_shows_status_in_danish(make_tree, admin_client_for, sor_admi
     unit_close(actor=sor_admin, reason="lukket", unit=tree["leaf"].pk, to_date=dt.date(2021, 1, 1))
     html = admin_client_for.get("/admin/registry/unit/").content.decode()
     assert "lukket" in html and "åben" in html
+
+
+def test_a_unit_with_many_children_links_to_the_full_filtered_list(many_units, admin_client_for):
+    tree = many_units(55)
+    page = admin_client_for.get(f"/admin/registry/unit/{tree['si'].pk}/change/")
+    link = f"/admin/registry/unit/?parent__sor_id__exact={tree['si'].pk}"
+    assert link in page.content.decode()
+    children = admin_client_for.get(link)
+    assert children.status_code == 200
+    assert len(children.context["cl"].result_list) == 56  # the tree's OE and the 55 added
+
+
+def test_index_page_offers_a_unit_search(admin_client_for):
+    html = admin_client_for.get("/admin/").content.decode()
+    assert 'action="/admin/registry/unit/"' in html and 'name="q"' in html
