@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import re
 import zipfile
 from pathlib import Path
@@ -102,8 +103,39 @@ def check_v2(path: Path, day: dt.date, manifest: dict) -> dict:
     return check_xml(path, V2_NS, day, manifest)
 
 
+# Where the XML helpers may provide their own v1 XSD validation (module, function).
+_V1_HELPERS = (("exports.xml.xsd", "validate_v1"), ("exports.xml.validate", "validate_v1"),
+               ("exports.xml.validation", "validate_v1"))
+
+
+def _v1_helper():
+    for module_name, attr in _V1_HELPERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        helper = getattr(module, attr, None)
+        if callable(helper):
+            return helper
+    return None
+
+
 def check_v1(path: Path, day: dt.date, manifest: dict) -> dict:
-    return check_xml(path, V1_NS, day, manifest, schema=v1_schema())
+    """XSD validity (the XML package's helper when it has one, else lxml here) and structure."""
+    helper = _v1_helper()
+    if helper is None:
+        return check_xml(path, V1_NS, day, manifest, schema=v1_schema())
+    try:
+        problems = helper(path)
+    except Exception as exc:  # the helper reports invalidity by raising or by returning problems
+        raise ExportInvalid(f"{path.name}: {exc}") from exc
+    if problems and not isinstance(problems, bool):
+        raise ExportInvalid(f"{path.name}: " + "; ".join(str(p) for p in list(problems)[:MAX_REPORTED]))
+    if problems is False:
+        raise ExportInvalid(f"{path.name}: not valid against the v1 XSD")
+    return check_xml(path, V1_NS, day, manifest)
 
 
 def check_zip(zip_path: Path, xml_path: Path) -> dict:
