@@ -138,6 +138,13 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
             qs = qs.filter(unit__region=scope)
         return qs
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "unit":
+            from .units import visible_units
+
+            kwargs["queryset"] = visible_units(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_search_results(self, request, queryset, search_term):
         term = (search_term or "").strip()
         if not term:
