@@ -505,6 +505,7 @@ class UnitResource(resources.ModelResource):
         self._rows_seen: dict[int, int] = {}
         self._last_changes: list[tuple[str, str, str]] = []
         self._export_fields: dict[tuple, list] = {}
+        self._last_unit = ""
         self._state = hashlib.sha256()
         for field in self.fields.values():
             assert field.readonly or field.name in EDITABLE_FIELDS, field.name
@@ -532,7 +533,7 @@ class UnitResource(resources.ModelResource):
         return problems
 
     def editable_fields(self):
-        return [f for f in self.fields.values() if not f.readonly]
+        return [self.fields[name] for name in self._meta.fields if not self.fields[name].readonly]
 
     def field_by_name(self, name):
         return self.fields.get(name) or next((f for f in self.fields.values() if f.name == name), None)
@@ -636,6 +637,7 @@ class UnitResource(resources.ModelResource):
     def after_init_instance(self, instance, new, row, **kwargs):
         instance._sheet_original = {f.attname: getattr(instance, f.attname) for f in self.editable_fields()}
         instance._sheet_version = instance.version
+        self._last_unit = str(instance)  # as registered, before the row's changes
 
     @staticmethod
     def _line(row) -> int:
@@ -725,6 +727,7 @@ class UnitResource(resources.ModelResource):
     def after_import_row(self, row, row_result, **kwargs):
         # Old and new value of each changed column, for the preview (set by save_instance).
         row_result.sheet_changes = self._last_changes if row_result.is_update() else []
+        row_result.sheet_unit = self._last_unit
         self._last_changes = []
 
     def after_import(self, dataset, result, **kwargs):

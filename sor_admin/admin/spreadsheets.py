@@ -281,7 +281,7 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
     def _column_help(self):
         resource = UnitResource()
         editable = [f.column_name for f in resource.editable_fields()]
-        informative = [f.column_name for f in resource.fields.values() if f.readonly]
+        informative = [resource.fields[n].column_name for n in resource._meta.fields if resource.fields[n].readonly]
         return {"editable": editable, "informative": informative}
 
     def _add_result_context(self, context, result, *, file_name, sha256, reason):
@@ -294,7 +294,7 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
             "refused": result.totals[RowResult.IMPORT_TYPE_INVALID] + result.totals[RowResult.IMPORT_TYPE_ERROR],
         }
         context["sheet_changes"] = [
-            {"line": row.sheet_line, "sor_id": row.object_id, "name": row.object_repr,
+            {"line": row.sheet_line, "sor_id": row.object_id, "name": getattr(row, "sheet_unit", row.object_repr),
              "changes": getattr(row, "sheet_changes", [])}
             for row in changed[:PREVIEW_ROWS]
         ]

@@ -196,6 +196,8 @@ def test_preview_shows_old_and_new_values_and_writes_nothing(make_tree, sor_admi
         tree["oe"].pk: [("Navn", "Lægerne Østergade ydernummer", "Lægerne Østergade, afdeling Nord")],
     }
     assert preview.context["sheet_totals"]["skip"] == 2
+    names = {c["sor_id"]: c["name"] for c in preview.context["sheet_changes"]}
+    assert names[tree["oe"].pk] == f"Lægerne Østergade ydernummer ({tree['oe'].pk})"  # as registered
     page = text_of(preview)
     assert "98765432" in page and "11223344" in page and "Intet er gemt endnu" in page
     assert fresh(tree["ie"]).phone == "98765432"
