@@ -266,3 +266,26 @@ def test_run_now_is_refused_while_a_run_for_the_date_is_open(export_root, sor_ad
     with pytest.raises(DomainError, match="tilbageholdt"):
         pipeline.request_run(actor=sor_admin, day=DAY)
     assert ExportRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_one_open_run_per_date_is_a_database_rule(export_root):
+    from django.db import IntegrityError, transaction
+
+    ExportRun.objects.create(snapshot_date=DAY, status=S.RUNNING)
+    for status in (S.PENDING, S.RUNNING, S.HELD):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ExportRun.objects.create(snapshot_date=DAY, status=status)
+    ExportRun.objects.create(snapshot_date=DAY, status=S.FAILED)
+    ExportRun.objects.create(snapshot_date=DAY, status=S.SUCCEEDED)
+    ExportRun.objects.create(snapshot_date=DAY + dt.timedelta(days=1), status=S.PENDING)
+    assert ExportRun.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_nightly_reenqueues_a_pending_run_whose_message_was_lost(export_root, register,
+                                                                django_capture_on_commit_callbacks):
+    pending = ExportRun.objects.create(snapshot_date=DAY, parameters={"formats": ["csv"]})
+    run = nightly(DAY, django_capture_on_commit_callbacks)
+    assert run.pk == pending.pk and run.status == S.SUCCEEDED
+    assert ExportRun.objects.count() == 1
