@@ -327,10 +327,10 @@ def _chain(run: ExportRun, heartbeat: _Heartbeat) -> None:
         run.counts = {"activation": activation.run_activators(day, log=log)}
 
         _set_step(run, log, "build")
+        run.staging_dir = str(staging)  # recorded before it exists, so retention elsewhere spares it
+        log.flush("staging_dir", "counts")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        run.staging_dir = str(staging)
-        log.flush("staging_dir", "counts")
         files_dir, manifest = _build(run, staging, day, formats, log, heartbeat)
 
         _set_step(run, log, "validate")
@@ -432,7 +432,12 @@ def _publish(run: ExportRun, log: _RunLog) -> None:
             Path(path).name for path in ExportRun.objects.filter(status__in=ExportRun.OPEN_STATUSES)
             .exclude(staging_dir="").values_list("staging_dir", flat=True)
         }
-        removed = publish.apply_retention(day, int(settings.EXPORT_KEEP_DAYS), protected_staging=protected)
+        try:
+            removed = publish.apply_retention(day, int(settings.EXPORT_KEEP_DAYS), protected_staging=protected)
+        except OSError as exc:  # the files are published; a failed clean-up must not fail the run
+            removed = []
+            log(_("Oprydning fejlede (filerne er publiceret): %(error)s") % {"error": exc})
+            logger.exception("Retention after export run %s failed", run.pk)
     if removed:
         log(_("Oprydning (gem %(n)d dage): fjernet %(items)s") % {"n": settings.EXPORT_KEEP_DAYS,
                                                                     "items": ", ".join(removed)})
