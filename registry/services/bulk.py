@@ -32,7 +32,6 @@ def copy_create(model, objs, *, chunk: int = 5000) -> list:
     exactly as `bulk_create` stamps them. Objects without a primary key get one from the table's
     identity sequence first, so callers can link children to them. No signals, no `save()`:
     callers validate before calling, as for `bulk_create`."""
-    from django.contrib.postgres.fields import ArrayField
     from django.db import connection
     from django.db.models import JSONField
     from django.utils import timezone
@@ -54,11 +53,11 @@ def copy_create(model, objs, *, chunk: int = 5000) -> list:
                 setattr(obj, pk.attname, value)
 
         def getter(field):
+            # Plain attribute values go to COPY as they are (psycopg adapts dates, lists, UUIDs…);
+            # JSON needs its wrapper, or a list would be sent as an array.
             attname = field.attname
             if isinstance(field, JSONField):
                 return lambda obj: None if getattr(obj, attname) is None else Jsonb(getattr(obj, attname))
-            if isinstance(field, ArrayField):
-                return lambda obj: getattr(obj, attname)
             return lambda obj: getattr(obj, attname)
 
         def copy(table, fields, row_of):
@@ -87,5 +86,7 @@ def copy_create(model, objs, *, chunk: int = 5000) -> list:
                 hist_fields.append(f)
                 value = stamp[f.attname]
                 hist_getters.append(lambda obj, value=value: value)
+            elif f is not history._meta.pk:
+                raise ValueError(f"copy_create does not know how to fill {history.__name__}.{f.name}")
         copy(history._meta.db_table, hist_fields, lambda obj: [g(obj) for g in hist_getters])
     return objs
