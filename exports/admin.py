@@ -50,7 +50,7 @@ class RunNowForm(forms.Form):
 
 @admin.register(ExportRun)
 class ExportRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "snapshot_date", "status_badge", "trigger", "step", "started_at", "finished_at",
+    list_display = ("id", "snapshot_date", "status_badge", "trigger", "step_display", "started_at", "finished_at",
                     "duration_display", "summary", "decision")
     list_display_links = ("id", "snapshot_date")
     list_filter = ("status", "trigger", "decision")
@@ -61,7 +61,7 @@ class ExportRunAdmin(admin.ModelAdmin):
     change_list_template = "exports/admin/exportrun_change_list.html"
     change_form_template = "exports/admin/exportrun_change_form.html"
     fieldsets = (
-        (None, {"fields": ("snapshot_date", "status_badge", "step", "progress", "worker_state", "trigger",
+        (None, {"fields": ("snapshot_date", "status_badge", "step_display", "progress", "worker_state", "trigger",
                            "requested_by", "attempt", "previous_attempt", "parameters")}),
         (_("Tider"), {"fields": ("created_at", "started_at", "heartbeat_at", "finished_at", "published_at")}),
         (_("Publiceringskontrol"), {"fields": ("diff_summary",)}),
@@ -71,7 +71,7 @@ class ExportRunAdmin(admin.ModelAdmin):
         (_("Log og fejl"), {"fields": ("log_text", "error_text", "task_id")}),
     )
     readonly_fields = (
-        "snapshot_date", "status_badge", "step", "progress", "worker_state", "trigger", "requested_by", "attempt",
+        "snapshot_date", "status_badge", "step_display", "progress", "worker_state", "trigger", "requested_by", "attempt",
         "previous_attempt", "parameters", "created_at", "started_at", "heartbeat_at", "finished_at",
         "published_at", "diff_summary", "decision", "decided_by", "decided_at", "decision_reason", "file_table",
         "published_dir", "staging_dir", "counts_table", "log_text", "error_text", "task_id",
@@ -100,6 +100,10 @@ class ExportRunAdmin(admin.ModelAdmin):
         if obj.status == ExportRun.Status.HELD and obj.decision == ExportRun.Decision.RELEASED:
             label = gettext("frigivet, publiceres")
         return format_html('<strong style="color:{}">{}</strong>', STATUS_COLOURS.get(obj.status, "#000"), label)
+
+    @admin.display(description=_("trin"), ordering="step")
+    def step_display(self, obj):
+        return obj.step_label or "–"
 
     @admin.display(description=_("varighed"))
     def duration_display(self, obj):

@@ -36,6 +36,14 @@ class ExportRun(models.Model):
         REJECTED = "rejected", _("afvist")
 
     OPEN_STATUSES = (Status.PENDING, Status.RUNNING, Status.HELD)
+    # The chain's steps in order (the `step` column holds the key).
+    STEPS = {
+        "activate": _("aktivering af planlagte ændringer"),
+        "build": _("dannelse af filerne"),
+        "validate": _("kontrol af filerne"),
+        "gate": _("publiceringskontrol"),
+        "publish": _("publicering"),
+    }
 
     snapshot_date = models.DateField(_("dato for udtræk"))
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
@@ -101,6 +109,10 @@ class ExportRun(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def step_label(self) -> str:
+        return str(self.STEPS.get(self.step, self.step))
 
     @property
     def duration(self):

@@ -184,7 +184,7 @@ def _mark_lost(run: ExportRun) -> None:
     run.finished_at = timezone.now()
     run.error = _("Arbejderen stoppede under kørslen (trin: %(step)s, sidste livstegn: %(beat)s); kørslen er opgivet, "
                   "og de tidligere publicerede filer er urørte.") % {
-        "step": run.step or "-", "beat": timezone.localtime(run.heartbeat_at).isoformat() if run.heartbeat_at else "-"}
+        "step": f"{run.step_label} ({run.step})" if run.step else "-", "beat": timezone.localtime(run.heartbeat_at).isoformat() if run.heartbeat_at else "-"}
     run.log += _line(run.error)
     run.save(update_fields=["status", "finished_at", "error", "log"])
     if run.staging_dir:
@@ -313,7 +313,7 @@ def _small_counts(run: ExportRun) -> dict:
 
 def _set_step(run: ExportRun, log: _RunLog, step: str) -> None:
     run.step = step
-    log(_("Trin: %(step)s") % {"step": step})
+    log(_("Trin: %(label)s (%(step)s)") % {"label": run.step_label, "step": step})
     log.flush("step")
 
 

@@ -58,7 +58,7 @@ def test_nightly_builds_checks_and_publishes_every_file_with_checksums(export_ro
     assert run.counts["checks"]["Sor_v1.xml"]["units"] == 12
     assert run.counts["checks"]["SorEntity_daily.csv"]["rows"] == 12
     for step in ("activate", "build", "validate", "gate", "publish"):
-        assert f"Trin: {step}" in run.log
+        assert f"({step})" in run.log
     assert run.diff["first_publication"] is True
     assert run.published_at and run.finished_at and run.started_at
     assert not (export_root / ".staging" / f"run-{run.pk}").exists()
