@@ -123,8 +123,8 @@ class PositiveIntWidget(widgets.Widget):
         text = cell_text(value)
         if not text:
             return None
-        if not text.isdigit():
-            raise ValueError(_("Skal være et helt tal; %(value)r er ikke.") % {"value": text})
+        if not text.isdigit() or int(text) > 2_147_483_647:
+            raise ValueError(_("Skal være et helt, positivt tal (højst 10 cifre); %(value)r er ikke.") % {"value": text})
         return int(text)
 
     def render(self, value, obj=None, **kwargs):

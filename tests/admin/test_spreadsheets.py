@@ -467,3 +467,21 @@ def test_a_file_with_too_many_rows_is_refused_before_anything_runs(make_tree, so
 
     assert "Filen har 4 rækker; der kan højst indlæses 2 ad gangen" in text_of(response)
     assert response.context.get("result") is None
+
+
+def test_numbers_typed_into_an_xlsx_sheet_are_read_as_the_text_they_stand_for(make_tree, sor_admin):
+    tree = make_tree()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([SOR_ID_HEADER, "Ydernummer", "Postadresse: postboks"])
+    sheet.append([tree["oe"].pk, 19063, None])  # a number: Excel dropped the leading zero
+    sheet.append([tree["ie"].pk, None, 99999999999])
+    out = io.BytesIO()
+    book.save(out)
+
+    preview = upload(client_for(sor_admin), out.getvalue(), name="tal.xlsx")
+
+    found = {p["line"]: (p["column"], p["message"]) for p in problems(preview)}
+    assert list(found) == [3]
+    assert found[3][0] == "Postadresse: postboks" and "helt, positivt tal" in found[3][1]
+    assert preview.context["sheet_changes"][0]["changes"] == [("Ydernummer", "019062", "019063")]
