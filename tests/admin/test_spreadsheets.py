@@ -485,3 +485,27 @@ def test_numbers_typed_into_an_xlsx_sheet_are_read_as_the_text_they_stand_for(ma
     assert list(found) == [3]
     assert found[3][0] == "Postadresse: postboks" and "helt, positivt tal" in found[3][1]
     assert preview.context["sheet_changes"][0]["changes"] == [("Ydernummer", "019062", "019063")]
+
+
+def test_a_row_refused_on_confirm_rolls_back_the_whole_file_and_says_why(make_tree, sor_admin):
+    tree = make_tree()
+    other = make_tree(name="Anden Praksis")
+    client = client_for(sor_admin)
+    preview = upload(client, csv_bytes([
+        {SOR_ID_HEADER: tree["ie"].pk, "Telefon": "11223344", "Ydernummer": ""},
+        {SOR_ID_HEADER: tree["oe"].pk, "Telefon": "", "Ydernummer": "019999"},
+    ]))
+    assert problems(preview) == []
+    # Meanwhile another owner's unit takes the ydernummer (that unit is not in the file).
+    unit_update(actor=None, reason="samtidig", origin="command", unit=other["oe"].pk,
+                changes={"provider_number": "019999"})
+    before = history_count()
+
+    response = confirm(client, preview)
+
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Importen blev afvist, og intet er gemt" in page
+    assert [(p["line"], p["column"]) for p in problems(response)] == [(3, "Ydernummer")]
+    assert "findes allerede" in problems(response)[0]["message"]
+    assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
