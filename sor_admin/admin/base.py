@@ -112,6 +112,13 @@ class ServiceAdminMixin:
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django's text suggests the row was deleted; register rows never are. A row outside the
+        # user's region is reported the same way as a missing one (no hint that it exists).
+        messages.warning(request, gettext("%(name)s med ID “%(key)s” findes ikke, eller du har ikke adgang til den.")
+                         % {"name": opts.verbose_name, "key": object_id})
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:index"))
+
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -140,9 +147,7 @@ class ObjectActionMixin:
     def get_object_or_refuse(self, request, object_id, perm_check):
         obj = self.get_object(request, object_id)
         if obj is None:
-            messages.warning(request, gettext("%(name)s med ID “%(key)s” findes ikke, eller du har ikke adgang til den.")
-                             % {"name": self.opts.verbose_name, "key": object_id})
-            return None, HttpResponseRedirect(reverse(f"{self.admin_site.name}:index"))
+            return None, self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not perm_check(request, obj):
             raise PermissionDenied
         return obj, None
