@@ -51,6 +51,8 @@ from .reader import FileInfo, RecordError, SorFileError, iter_owners, open_xml_s
 log = logging.getLogger("exports.import")
 
 BATCH_UNITS = 3000
+# Small UPDATE batches: bulk_update's CASE WHEN statements grow with rows × fields.
+UPDATE_BATCH = 250
 MAX_ERRORS = 200
 
 # Unit fields and location-number fields that hold a code (record key → (model, attname)).
@@ -271,14 +273,16 @@ class _Importer:
             return
         from registry.services import bulk
 
+        # New rows go in through COPY (national volumes); changed rows through bulk_update. Both
+        # write one history row per row, stamped with this import's audit context.
         if to_create:
-            bulk.bulk_create(Unit, to_create)
+            bulk.copy_create(Unit, to_create)
         if to_update:
-            bulk.bulk_update(Unit, to_update, sorted(update_fields | {"version"}))
+            bulk.bulk_update(Unit, to_update, sorted(update_fields | {"version"}), batch_size=UPDATE_BATCH)
         if ln_create:
-            bulk.bulk_create(LocationNumber, ln_create)
+            bulk.copy_create(LocationNumber, ln_create)
         if ln_update:
-            bulk.bulk_update(LocationNumber, ln_update, sorted(ln_fields | {"version"}))
+            bulk.bulk_update(LocationNumber, ln_update, sorted(ln_fields | {"version"}), batch_size=UPDATE_BATCH)
         counts["rows_written"] += 2 * (len(to_create) + len(to_update) + len(ln_create) + len(ln_update))
 
     def unit_values(self, rec) -> dict:
