@@ -12,12 +12,14 @@ from django.contrib.admin.widgets import AdminDateWidget
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from registry.audit import audit_context
 from registry.errors import DomainError
 from registry.inheritance import VIRTUAL_FIELDS
 from registry.models import ADDRESS_FIELDS, LocationNumber, Unit
@@ -247,6 +249,15 @@ class UnitAddForm(ServiceModelForm):
         )
 
 
+class UnitsCloseForm(forms.Form):
+    to_date = forms.DateField(label=_("Lukkedato"), widget=AdminDateWidget,
+                              help_text=_("Sidste dag enhederne er gældende (inklusive)."))
+    include_descendants = forms.BooleanField(
+        label=_("Luk også underenheder"), required=False,
+        help_text=_("Åbne enheder under de valgte lukkes med samme dato og begrundelse."))
+    reason = ReasonField()
+
+
 class UnitCloseForm(forms.Form):
     to_date = forms.DateField(label=_("Lukkedato"), widget=AdminDateWidget,
                               help_text=_("Sidste dag enheden er gældende (inklusive)."))
@@ -274,6 +285,8 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     autocomplete_fields = ("parent",)
     ordering = ("sor_id",)
     object_actions = [("close", "close_view")]
+    actions = ["close_units"]
+    MAX_CLOSE_AT_ONCE = 500
 
     # -- querysets and search
 
@@ -445,7 +458,45 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     # -- closing
 
     def has_close_permission(self, request, obj=None):
-        return request.user.has_perm("registry.close_unit")
+        return request.user.is_superuser or request.user.has_perm("registry.close_unit")
+
+    @admin.action(description=_("Luk valgte enheder"), permissions=["close"])
+    def close_units(self, request, queryset):
+        """Close the selected units in one batch (one reason, one batch id); all or nothing."""
+        units = list(queryset.order_by("sor_id")[:self.MAX_CLOSE_AT_ONCE + 1])
+        if len(units) > self.MAX_CLOSE_AT_ONCE:
+            messages.error(request, gettext("Vælg højst %(n)d enheder ad gangen.") % {"n": self.MAX_CLOSE_AT_ONCE})
+            return None
+        form = UnitsCloseForm(request.POST if "apply" in request.POST else None,
+                              initial={"to_date": timezone.localdate()})
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic(), audit_context(actor=request.user, reason=data["reason"], origin="admin"):
+                    closed = []
+                    for unit in units:
+                        if unit.to_date is not None and unit.to_date <= data["to_date"]:
+                            continue  # already closed by then (possibly as a child of an earlier one)
+                        closed += unit_close(actor=request.user, reason=data["reason"], origin="admin",
+                                             unit=unit.pk, to_date=data["to_date"],
+                                             include_descendants=data["include_descendants"])
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                for unit in closed:
+                    self.log_change(request, unit, gettext("Lukket pr. %(date)s") % {"date": data["to_date"]})
+                messages.success(request, gettext("%(n)d enheder er lukket pr. %(date)s.")
+                                 % {"n": len(closed), "date": data["to_date"].strftime("%d-%m-%Y")})
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts, "title": gettext("Luk valgte enheder"), "objects": units, "form": form,
+            "action": "close_units", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "submit_label": gettext("Luk enhederne"), "media": self.media + form.media,
+            "intro": gettext("Enheder slettes aldrig: de lukkes med en lukkedato, og deres egne lokationsnumre "
+                             "lukkes med dem. Alle lukkes i én ændring, eller ingen."),
+        }
+        return TemplateResponse(request, "admin/sor/bulk_action_form.html", context)
 
     def close_view(self, request, object_id):
         obj, refused = self.get_object_or_refuse(request, object_id, lambda r, o: self.has_close_permission(r, o))

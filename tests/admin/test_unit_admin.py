@@ -251,3 +251,27 @@ def test_regional_administrator_adds_units_only_under_own_region(make_tree, regi
                         form_data(page, level="OE", parent=str(own.pk), name="Egen afdeling", reason="Ny"))
     assert added.status_code == 302, form_errors(added)
     assert Unit.objects.get(name="Egen afdeling").region_id == own.region_id
+
+
+def test_closing_selected_units_from_the_changelist_in_one_batch(make_tree, sor_admin, support):
+    first, second = make_tree(), make_tree(name="Lægerne Vestergade")
+    targets = [first["oe"].pk, second["si"].pk]
+    client = client_for(sor_admin)
+    base = {"action": "close_units", "_selected_action": targets}
+    confirm = client.post("/admin/registry/unit/", base)
+    assert confirm.status_code == 200
+    assert "Luk valgte enheder" in text_of(confirm)
+    refused = client.post("/admin/registry/unit/", {**base, "apply": "1", "to_date": "2026-12-31", "reason": "Lukker"})
+    assert refused.status_code == 200  # children still open and not included: nothing is closed
+    assert "underenheder er stadig åbne" in text_of(refused)
+    assert not Unit.objects.filter(pk__in=targets, to_date__isnull=False).exists()
+    done = client.post("/admin/registry/unit/", {**base, "apply": "1", "to_date": "2026-12-31", "reason": "Lukker",
+                                                 "include_descendants": "on"})
+    assert done.status_code == 302
+    closed = Unit.objects.filter(to_date=dt.date(2026, 12, 31))
+    assert set(closed.values_list("pk", flat=True)) == {first["oe"].pk, first["leaf"].pk, second["si"].pk,
+                                                        second["oe"].pk, second["leaf"].pk}
+    batches = {u.history.order_by("-history_id").first().batch_id for u in closed}
+    assert len(batches) == 1
+    support_page = client_for(support).get("/admin/registry/unit/")
+    assert "close_units" not in support_page.content.decode()
