@@ -239,6 +239,8 @@ class SheetCSV(base_formats.CSV):
     """Handled as bytes both ways: the encoding is sniffed on import (UTF-8, or Windows-1252 from
     an older Excel) and the export carries a BOM so Excel reads æ, ø and å right."""
 
+    CONTENT_TYPE = "text/csv; charset=utf-8"
+
     def is_binary(self):
         return True
 

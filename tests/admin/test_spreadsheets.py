@@ -96,7 +96,11 @@ def test_csv_export_of_a_filtered_list_contains_only_the_filtered_units(make_tre
     make_tree(name="Beta Klinik")
     client = client_for(sor_admin)
 
-    rows = csv_rows(export(client, "csv", "?q=Alfa&level__exact=OE"))
+    response = export(client, "csv", "?q=Alfa&level__exact=OE")
+    rows = csv_rows(response)
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.content.startswith("\ufeffSOR-ID;Niveau;Navn;".encode())  # BOM and semicolons for Excel
 
     assert sorted(int(r[SOR_ID_HEADER]) for r in rows) == sorted([alfa["oe"].pk, alfa["leaf"].pk])
     assert list(rows[0]) == UnitResource.headers()
