@@ -99,6 +99,10 @@ class ExportRunAdmin(admin.ModelAdmin):
         label = obj.get_status_display()
         if obj.status == ExportRun.Status.HELD and obj.decision == ExportRun.Decision.RELEASED:
             label = gettext("frigivet, publiceres")
+        elif obj.status == ExportRun.Status.RUNNING and pipeline.run_worker_alive(obj) is False:
+            # Stale: its worker died; the next start marks it failed (see exports.pipeline).
+            return format_html('<strong style="color:{}">{}</strong>', STATUS_COLOURS["failed"],
+                               gettext("kører ikke længere – arbejderen er stoppet"))
         return format_html('<strong style="color:{}">{}</strong>', STATUS_COLOURS.get(obj.status, "#000"), label)
 
     @admin.display(description=_("trin"), ordering="step")

@@ -136,3 +136,11 @@ def test_release_from_the_admin_records_the_decision_and_enqueues_publishing(cli
     assert "Forventet efter sammenlægning" in held.log
     detail = client.get(reverse("admin:exports_exportrun_change", args=[held.pk])).content.decode()
     assert "frigivet, publiceres" in detail
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_is_shown_as_stale(client, guest, export_root):
+    ExportRun.objects.create(snapshot_date=DAY, status=S.RUNNING, step="build", worker="gone:1")
+    client.force_login(guest)
+    page = client.get(CHANGELIST).content.decode()
+    assert "arbejderen er stoppet" in page

@@ -39,6 +39,13 @@ def test_latest_files_download_without_login_with_sha256_etag(client, published,
 
 
 @pytest.mark.django_db
+def test_head_request_gives_the_etag_without_the_body(client, published):
+    response = client.head("/filer/latest/Sor.zip")
+    assert response.status_code == 200
+    assert response["ETag"] == f'"{published.files["Sor.zip"]["sha256"]}"'
+
+
+@pytest.mark.django_db
 def test_content_types(client, published):
     assert client.get("/filer/latest/Sor.zip")["Content-Type"] == "application/zip"
     assert client.get("/filer/latest/Sor.xml")["Content-Type"].startswith("application/xml")
