@@ -49,6 +49,7 @@ DEFAULT_FORMATS = ("v2", "v1", "csv")
 
 
 def _setting(name: str, default):
+    # Tests override these with the `settings` fixture; production values come from settings.py.
     return getattr(settings, name, default)
 
 

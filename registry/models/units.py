@@ -7,8 +7,9 @@ XML all name a unit by the same number.
 """
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -171,6 +172,9 @@ class Unit(PostalAddressFields, VisitingAddressFields, ActivityAddressFields):
             models.Index(fields=["provider_number"], name="unit_provider"),
             models.Index(fields=["shak"], name="unit_shak"),
             models.Index(fields=["cvr"], name="unit_cvr"),
+            models.Index(fields=["p_number"], name="unit_p_number"),
+            # `name__icontains` compiles to UPPER(name) LIKE UPPER(%term%): a trigram index serves it.
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="unit_name_trgm"),
             models.Index(fields=["level", "sor_id"], name="unit_level_sorid"),
             models.Index(fields=["region", "sor_id"], name="unit_region_sorid"),
             GinIndex(fields=["ancestors"], name="unit_ancestors_gin"),

@@ -59,6 +59,10 @@ def unit_messages(unit, *, strict: bool = True) -> tuple[dict, dict]:
         run("phone", ids.check_phone(unit.phone))
         run("fax", ids.check_phone(unit.fax))
         run("email", ids.check_email(unit.email))
+    elif any((getattr(unit, name) or "").strip() for name in ("phone", "email", "website", "fax")):
+        _add(warnings, "virtual_present", [_("Telefon, e-mail, hjemmeside eller fax er udfyldt, men enheden har ikke "
+                                             "egne elektroniske adresser, så de arves og værdierne bruges ikke. "
+                                             "Sæt 'egne elektroniske adresser', eller ryd felterne.")])
     for kind in ADDRESS_KINDS:
         if getattr(unit, f"{kind}_present"):
             for suffix, label in (("street_name", _("vejnavn")), ("post_code", _("postnummer")),

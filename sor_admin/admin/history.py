@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 from django.utils.translation import gettext
@@ -25,12 +24,10 @@ PER_PAGE = 50
 
 
 def newest_first(queryset):
-    """Order history rows newest first without letting PostgreSQL walk the whole `history_date`
-    index backwards: ordering by an expression makes it fetch the object's rows through the
-    object's own index and sort them (7 ms instead of 370+ ms for a unit whose few thousand rows
-    are old, on a 1,000,000-row table). With a composite index (object id, history_date,
-    history_id) plain `-history_date` ordering would be best; see the admin report."""
-    return queryset.order_by(Coalesce("history_date", "history_date").desc(), "-history_id")
+    """History rows newest first; served by the (object id, history_date DESC, history_id DESC)
+    indexes of registry migration 0004, so a unit's page reads only its own rows."""
+    return queryset.order_by("-history_date", "-history_id")
+
 
 HISTORY_TYPE_LABELS = {"+": _("oprettet"), "~": _("ændret"), "-": _("slettet")}
 

@@ -32,8 +32,8 @@ def history_url(unit, **params):
 
 def change_phone(unit, actor, phone, reason="Klinikken ringede"):
     current = Unit.objects.get(pk=unit.pk)
-    return unit_update(actor=actor, reason=reason, origin="admin", unit=current, changes={"phone": phone},
-                       expected_version=current.version)
+    return unit_update(actor=actor, reason=reason, origin="admin", unit=current,
+                       changes={"phone": phone, "virtual_present": True}, expected_version=current.version)
 
 
 def test_history_shows_a_field_by_field_diff_with_user_reason_origin_and_batch(make_tree, support, guest):
