@@ -205,7 +205,23 @@ def created_at_text(moment: dt.datetime, version: str) -> str:
 class SorXmlBuilder:
     """Writes one SorTree; call `header`, then `owner` per owner in SOR-ID order, then `close`."""
 
-    def __init__(self, fh, version: str, snapshot_date: dt.date):
+    def __init__(self, fh, version: str, snapshot_date: dt.date, codes: dict):
+        """`codes` maps each code-list model to {primary key: code} (see source.code_maps)."""
+        from registry.models import (
+            EdiAdministrator,
+            EntityType,
+            NetworkOperator,
+            OwnerType,
+            Region,
+            SystemSupplier,
+            SystemType,
+        )
+
+        self.owner_types = codes[OwnerType]
+        self.entity_types = codes[EntityType]
+        self.ln_codes = ((codes[SystemSupplier], "system_supplier_id"), (codes[SystemType], "system_type_id"),
+                         (codes[NetworkOperator], "network_operator_id"), (codes[Region], "region_id"),
+                         (codes[EdiAdministrator], "edi_administrator_id"))
         self.n = VERSIONS[version]
         self.day = snapshot_date
         self.w = XmlTextWriter(fh, newline=self.n.newline, declaration=self.n.xml_declaration,
@@ -254,7 +270,7 @@ class SorXmlBuilder:
         w.leaf(n.sor_id, str(u.sor_id))
         w.leaf(n.name, u.name)
         if u.owner_type_id is not None:
-            w.leaf(n.owner_type, u.owner_type.code)
+            w.leaf(n.owner_type, self.owner_types[u.owner_type_id])
         if u.location_mode == "own":
             ln = location_number_on(self.lns.get(u.sor_id, ()), self.day)
             if ln is not None:
@@ -273,7 +289,7 @@ class SorXmlBuilder:
         w.leaf(n.sor_id, str(u.sor_id))
         w.leaf(n.name, u.name)
         if u.entity_type_id is not None:
-            w.leaf(n.oe_type if is_oe else n.si_type, u.entity_type.code)
+            w.leaf(n.oe_type if is_oe else n.si_type, self.entity_types[u.entity_type_id])
         elif is_oe and n.version == "v2":
             w.leaf(n.oe_type, V2_FALLBACK_OE_TYPE)
             self.counts["fallback_types"] += 1
@@ -351,11 +367,11 @@ class SorXmlBuilder:
         w.leaf(n.ean_code, ln.gln)
         w.leaf(n.only_internal, b(ln.only_internal))
         w.leaf(n.non_active, b(ln.non_active))
-        for tag, attr in ((n.system_supplier, "system_supplier"), (n.system_type, "system_type"),
-                          (n.communication_supplier, "network_operator"), (n.ean_region, "region"),
-                          (n.edi_administrator, "edi_administrator")):
-            if getattr(ln, f"{attr}_id") is not None:
-                w.leaf(tag, getattr(ln, attr).code)
+        for tag, (codes, attname) in zip((n.system_supplier, n.system_type, n.communication_supplier, n.ean_region,
+                                          n.edi_administrator), self.ln_codes, strict=True):
+            pk = getattr(ln, attname)
+            if pk is not None:
+                w.leaf(tag, codes[pk])
             else:
                 self.counts["skipped_values"] += 1
         if ln.note:

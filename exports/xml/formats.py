@@ -1,7 +1,7 @@
 """Export formats `v2` (the default, SDS's current Sor.xml) and `v1` (SOR XML 1.0.0).
 
 `render` streams the register owner by owner: owners in ascending SOR-ID, read in batches
-through `registry.selectors.owner_tree` (a fixed number of queries per batch), so memory does
+through `exports.xml.source.owner_tree_rows` (two queries per batch), so memory does
 not grow with the register. What "the register on a date" means is documented in
 docs/sor-xml-format-choices.md: every unit is written with its own dates (closed units with
 their ToDate, future units with their FromDate); the date chooses which location number of a
@@ -20,7 +20,7 @@ from exports.formats import register
 
 from .builder import SorXmlBuilder
 
-OWNER_BATCH = 400
+OWNER_BATCH = 1000
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
 
@@ -31,12 +31,13 @@ def owner_ids_in_order() -> list[int]:
 
 
 def iter_owner_batches(owner_ids, snapshot_date, batch_size=OWNER_BATCH):
-    """Yield (owners, children, location_numbers) per batch, everything in SOR-ID order."""
-    from registry.selectors import owner_tree
+    """Yield (owners, children, location_numbers, n_units) per batch of owners, everything in
+    SOR-ID order (two queries per batch, see source.owner_tree_rows)."""
+    from .source import owner_tree_rows
 
     for start in range(0, len(owner_ids), batch_size):
         batch = owner_ids[start:start + batch_size]
-        units, resolver = owner_tree(batch, on=snapshot_date)
+        units, lns = owner_tree_rows(batch)
         children = defaultdict(list)
         owners = {}
         for unit in units:  # ordered by owner, SOR-ID: children lists come out sorted
@@ -44,14 +45,16 @@ def iter_owner_batches(owner_ids, snapshot_date, batch_size=OWNER_BATCH):
                 owners[unit.sor_id] = unit
             else:
                 children[unit.parent_id].append(unit)
-        yield [owners[o] for o in batch if o in owners], children, resolver.location_numbers, len(units)
+        yield [owners[o] for o in batch if o in owners], children, lns, len(units)
 
 
 def write_sor_xml(fh, version: str, snapshot_date: dt.date, batches, *, created_at: dt.datetime | None = None,
                   progress=None, total: int | None = None) -> dict:
     """Write a whole SorTree from `batches` (see iter_owner_batches) to the binary file `fh`."""
+    from .source import code_maps
+
     created_at = created_at or timezone.now()
-    builder = SorXmlBuilder(fh, version, snapshot_date)
+    builder = SorXmlBuilder(fh, version, snapshot_date, code_maps())
     builder.header(created_at.astimezone(COPENHAGEN))
     done = 0
     for owners, children, lns, n_units in batches:
