@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,22 +31,59 @@ def owner_ids_in_order() -> list[int]:
     return list(Unit.objects.filter(level="IE").order_by("sor_id").values_list("sor_id", flat=True))
 
 
-def iter_owner_batches(owner_ids, snapshot_date, batch_size=OWNER_BATCH):
-    """Yield (owners, children, location_numbers, n_units) per batch of owners, everything in
-    SOR-ID order (two queries per batch, see source.owner_tree_rows)."""
+def _batch(batch):
     from .source import owner_tree_rows
 
-    for start in range(0, len(owner_ids), batch_size):
-        batch = owner_ids[start:start + batch_size]
-        units, lns = owner_tree_rows(batch)
-        children = defaultdict(list)
-        owners = {}
-        for unit in units:  # ordered by owner, SOR-ID: children lists come out sorted
-            if unit.parent_id is None:
-                owners[unit.sor_id] = unit
-            else:
-                children[unit.parent_id].append(unit)
-        yield [owners[o] for o in batch if o in owners], children, lns, len(units)
+    units, lns = owner_tree_rows(batch)
+    children = defaultdict(list)
+    owners = {}
+    for unit in units:  # ordered by owner, SOR-ID: children lists come out sorted
+        if unit.parent_id is None:
+            owners[unit.sor_id] = unit
+        else:
+            children[unit.parent_id].append(unit)
+    return [owners[o] for o in batch if o in owners], children, lns, len(units)
+
+
+def _read_in_thread(batches):
+    from django.db import connection
+
+    try:
+        yield from (_batch(b) for b in batches)
+    finally:
+        connection.close()  # the thread's own connection
+
+
+def iter_owner_batches(owner_ids, snapshot_date, batch_size=OWNER_BATCH, *, prefetch: bool | None = None):
+    """Yield (owners, children, location_numbers, n_units) per batch of owners, everything in
+    SOR-ID order (two queries per batch, see source.owner_tree_rows).
+
+    With `prefetch` (the default outside a transaction) the next batch is read by a helper
+    thread, on its own connection, while this one is written: the database's time overlaps the
+    writer's. Inside a transaction (tests, a caller's atomic block) a second connection could not
+    see uncommitted rows, so batches are read in line."""
+    from django.db import connection
+
+    batches = [owner_ids[i:i + batch_size] for i in range(0, len(owner_ids), batch_size)]
+    if prefetch is None:
+        prefetch = not connection.in_atomic_block
+    if not prefetch or len(batches) < 2:
+        for batch in batches:
+            yield _batch(batch)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sor-export-read") as pool:
+        reader = _read_in_thread(batches)
+        try:
+            pending = pool.submit(next, reader, None)
+            while True:
+                item = pending.result()
+                if item is None:
+                    break
+                pending = pool.submit(next, reader, None)
+                yield item
+        finally:
+            # Close the reader in its own thread, so its `finally` closes that thread's connection.
+            pool.submit(reader.close).result()
 
 
 def write_sor_xml(fh, version: str, snapshot_date: dt.date, batches, *, created_at: dt.datetime | None = None,
