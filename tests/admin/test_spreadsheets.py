@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from stdnum import ean
 
 from registry.identifiers import sor_id_for_sequence
 from registry.models import Unit
@@ -292,7 +293,8 @@ def test_unknown_sor_id_and_bad_cvr_are_refused_by_row_number_and_nothing_is_wri
 def test_a_sor_id_with_a_wrong_check_digit_is_refused_for_its_row(make_tree, sor_admin):
     tree = make_tree()
     good = str(tree["oe"].pk)
-    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    # A wrong last digit that does not happen to make a valid 13-digit GLN (another message).
+    bad = next(good[:-1] + d for d in "0123456789" if d != good[-1] and not ean.is_valid(good[:-1] + d))
     content = csv_bytes([{SOR_ID_HEADER: bad, "Navn": "X"}, {SOR_ID_HEADER: good, "Navn": "X"},
                          {SOR_ID_HEADER: good, "Navn": "Y"}])
 
