@@ -17,12 +17,8 @@ trap cleanup INT TERM EXIT
 .venv/bin/celery -A sor_admin beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler \
   --pidfile= >.data/logs/beat.log 2>&1 & pids+=($!)
 cat <<MSG
-[sor] staff admin:  http://127.0.0.1:8000/admin/
-[sor] demo logins (password = user name):
-        sor-admin      SOR-administrator (everything)
-        support        support desk (contact data, change requests)
-        region-nord    regional administrator, Region Nordjylland
-        guest          read only
+[sor] staff admin:  http://127.0.0.1:8000/admin/   (demo logins above; password = user name)
+[sor] public files: http://127.0.0.1:8000/filer/
 [sor] Celery worker and beat logs: .data/logs/   Ctrl-C stops everything started here.
 MSG
 $PY manage.py runserver 127.0.0.1:8000 & pids+=($!)
