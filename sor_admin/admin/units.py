@@ -291,10 +291,10 @@ class IdsFirstPaginator(Paginator):
 
 @admin.register(Unit)
 class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
-    list_display = ("sor_id", "name", "level_code", "entity_type", "provider_number", "shak", "region",
+    list_display = ("sor_id", "name", "level_code", "type_display", "provider_number", "shak", "region",
                     "status_display")
     list_display_links = ("sor_id", "name")
-    list_select_related = ("entity_type", "region")
+    list_select_related = ("entity_type", "owner_type", "region")
     list_filter = ("level", "entity_type", "region", ("owner__owner_type", admin.RelatedFieldListFilter),
                    StatusFilter)
     search_fields = ("name",)  # shows the search box; the search itself is get_search_results
@@ -327,6 +327,11 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     @admin.display(description=_("niveau"), ordering="level")
     def level_code(self, obj):
         return format_html('<abbr title="{}">{}</abbr>', obj.get_level_display(), obj.level)
+
+    @admin.display(description=_("type"), ordering="entity_type")
+    def type_display(self, obj):
+        # An institutionsejer's type is its owner type (region, kommune, stat, privat).
+        return obj.owner_type if obj.level == "IE" else (obj.entity_type or "-")
 
     @admin.display(description=_("status"))
     def status_display(self, obj):
