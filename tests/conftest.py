@@ -9,6 +9,7 @@ Personas (what each may do):
 """
 
 import datetime as dt
+import os
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -80,3 +81,38 @@ def make_tree(db):
         return {"ie": ie, "si": si, "oe": oe, "leaf": leaf}
 
     return build
+
+
+@pytest.fixture(scope="session", autouse=True)
+def restore_migrated_data_at_session_end(django_db_setup, django_db_blocker):
+    """Transactional tests (live server, real worker) flush the database; `serialized_rollback`
+    restores the migrated code lists and roles before the next one, and this puts them back once
+    more when the session ends, so a later run with `--reuse-db` does not start empty."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            contents = getattr(connection, "_test_serialized_contents", None)
+            if contents:
+                connection.creation.deserialize_db_from_string(contents)
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page():
+    """A page in headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30000)
+        yield page
+        context.close()
+        browser.close()

@@ -38,17 +38,3 @@ def register(make_tree):
                                                   **codes, from_date=dt.date(2020, 1, 1), **CMD))
     numbers.append(location_number_assign(unit=trees[0]["ie"], gln=gln(99), message_types=types[:1], **codes, from_date=dt.date(2020, 1, 1), **CMD))
     return {"trees": trees, "numbers": numbers}
-
-
-@pytest.fixture(scope="session")
-def restore_migrated_data_at_session_end(django_db_setup, django_db_blocker):
-    """A transactional test flushes the database; put the migrated code lists back at the end so a
-    later `--reuse-db` session does not start empty (as tests/browser/conftest.py does)."""
-    yield
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        for conn in connections.all():
-            contents = getattr(conn, "_test_serialized_contents", None)
-            if contents:
-                conn.creation.deserialize_db_from_string(contents)

@@ -2,7 +2,6 @@
 run, republish the day, see the gate hold it with the diff, release it with a reason."""
 
 import datetime as dt
-import os
 
 import pytest
 
@@ -14,25 +13,6 @@ from registry.services.units import today
 from .chain_helpers import CMD
 
 pytest_plugins = ["tests.exports.chain_fixtures"]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def page():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(30000)
-        yield page
-        context.close()
-        browser.close()
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_sor_admin_runs_the_publication_sees_a_hold_and_releases_it(live_server, page, export_root, register,
