@@ -648,8 +648,9 @@ class RegisterGenerator:
     def psychiatry(self, region_code, shak, municipality) -> Node:
         rng = self.rng
         name = f"Psykiatrien i {self.codes.region_names[region_code]}"
+        # Specialities live on organisational units only (the SOR file has no place for them on an SI).
         values = {**self.entity("psychiatry"), "shak": shak, "location_mode": LocationMode.OWN,
-                  "specialities": self.speciality(SP["psychiatry"]), "geo_parent_relation": 1}
+                  "geo_parent_relation": 1}
         self.with_address(values, "visiting", self.address(municipality))
         self.virtual(values, name, region_code, domain=f"psykiatri-{region_code}.dk")
         si = self.node(Level.INSTITUTION, name, values)
@@ -675,8 +676,7 @@ class RegisterGenerator:
         size = 1 + min(3, len(self.codes.post_codes[code]) // 8)
 
         def si(key, si_name, spec, *, districts=(0, 0), teams=(0, 0), own_ln=True, child_type=None):
-            values = {**self.entity(key), "specialities": self.speciality(spec) if spec else None,
-                      "geo_parent_relation": 1,
+            values = {**self.entity(key), "geo_parent_relation": 1,
                       "location_mode": LocationMode.OWN if own_ln else LocationMode.INHERITED}
             self.with_address(values, "visiting", self.address(municipality))
             if rng.random() < 0.7:

@@ -14,3 +14,12 @@ def test_an_english_browser_still_gets_danish_until_english_is_chosen(client, so
     assert english.headers["Content-Language"] == "en"
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "xx"
     assert client.get("/admin/").headers["Content-Language"] == "da"
+
+
+@pytest.mark.django_db
+def test_admin_index_links_the_file_tasks_for_the_sor_administrator_only(client, sor_admin, support):
+    client.force_login(sor_admin)
+    page = client.get("/admin/").content.decode()
+    assert "/admin/sor-import/" in page and "/filer/" in page
+    client.force_login(support)
+    assert "/admin/sor-import/" not in client.get("/admin/").content.decode()
