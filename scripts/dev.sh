@@ -69,7 +69,7 @@ ensure_database() {
     psql -h 127.0.0.1 -p "$PGPORT" -U sor -d postgres -qc "create database \"$name\"" >/dev/null
     say "created database $name"
   fi
-  psql -h 127.0.0.1 -p "$PGPORT" -U sor -d "$name" -qc "create extension if not exists pg_trgm" >/dev/null
+  PGOPTIONS="--client-min-messages=warning" psql -h 127.0.0.1 -p "$PGPORT" -U sor -d "$name" -qc "create extension if not exists pg_trgm" >/dev/null
 }
 
 db_stop() {
