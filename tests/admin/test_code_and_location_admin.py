@@ -8,7 +8,7 @@ from django.test import Client
 
 from registry.models import ClinicalSpeciality, EdiMessageType, LocationNumber, Municipality, Region, Unit
 from registry.services.location_numbers import location_number_assign
-from tests.registry.test_inheritance import _codes
+from tests.factories import location_codes as _codes
 
 from .admin_helpers import form_data, form_errors, text_of
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from registry.models import Unit
 from registry.services.location_numbers import location_number_assign
 from registry.services.units import unit_update
-from tests.registry.test_inheritance import _codes
+from tests.factories import location_codes as _codes
 
 from .admin_helpers import text_of
 

@@ -3,38 +3,11 @@
 import datetime as dt
 from pathlib import Path
 
-from stdnum import ean
-
 from exports import tasks
 from exports.models import ExportRun
-from registry.audit import audit_context
-from registry.models import (
-    EdiAdministrator,
-    NetworkOperator,
-    Region,
-    SystemSupplier,
-    SystemType,
-)
+from tests.factories import CMD, gln, location_codes  # noqa: F401  (re-exported for the chain tests)
 
-CMD = dict(actor=None, reason="testdata", origin="command")
 DAY = dt.date(2026, 3, 2)
-
-
-def gln(n: int) -> str:
-    body = f"579{n:09d}"
-    return body + ean.calc_check_digit(body)
-
-
-def location_codes() -> dict:
-    """The code-list values a location number needs to be valid in the v1 XSD."""
-
-    def code(model, value):
-        return model.objects.get_or_create(code=value, defaults={"name_da": value})[0]
-
-    with audit_context(**CMD):
-        return dict(system_supplier=code(SystemSupplier, "162"), system_type=code(SystemType, "225"),
-                    network_operator=NetworkOperator.objects.get(code="41000035001"),
-                    region=Region.objects.get(code="1081"), edi_administrator=code(EdiAdministrator, "639"))
 
 
 def nightly(day, capture) -> ExportRun | None:

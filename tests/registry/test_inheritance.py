@@ -7,31 +7,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from registry.models import (
-    EdiAdministrator,
     LocationMode,
-    NetworkOperator,
-    Region,
-    SystemSupplier,
-    SystemType,
     Unit,
 )
 from registry.selectors import owner_tree, unit_effective_values
 from registry.services.location_numbers import location_number_assign, location_number_close
 from registry.services.units import unit_create, unit_update
-
-CMD = dict(actor=None, reason="test", origin="command")
-
-
-def _codes():
-    def code(model, value):
-        return model.objects.get_or_create(code=value, defaults={"name_da": value})[0]
-
-    from registry.audit import audit_context
-
-    with audit_context(**CMD):
-        return dict(system_supplier=code(SystemSupplier, "162"), system_type=code(SystemType, "225"),
-                    network_operator=NetworkOperator.objects.get(code="41000035001"),
-                    region=Region.objects.get(code="1081"), edi_administrator=code(EdiAdministrator, "639"))
+from tests.factories import CMD, location_codes
 
 
 def _reload(tree):
@@ -41,7 +23,7 @@ def _reload(tree):
 @pytest.mark.django_db
 def test_a_unit_without_own_values_inherits_everything_from_the_owner(make_tree):
     tree = make_tree()
-    location_number_assign(unit=tree["ie"], gln="5790002401473", **_codes(), **CMD)
+    location_number_assign(unit=tree["ie"], gln="5790002401473", **location_codes(), **CMD)
     tree = _reload(tree)
     for key in ("si", "oe", "leaf"):
         values = unit_effective_values(tree[key])
@@ -81,7 +63,7 @@ def test_own_values_in_the_middle_of_the_tree_shadow_the_owner_for_everything_be
 @pytest.mark.django_db
 def test_location_number_none_stops_inheritance_and_a_closed_number_is_not_effective_after_its_date(make_tree):
     tree = make_tree()
-    codes = _codes()
+    codes = location_codes()
     ie_ln = location_number_assign(unit=tree["ie"], gln="5790002401473", from_date=dt.date(2020, 1, 1), **codes, **CMD)
     unit_update(unit=tree["oe"], changes={"location_mode": LocationMode.NONE}, **CMD)
     location_number_assign(unit=tree["si"], gln="5790000173624", from_date=dt.date(2020, 1, 1), **codes, **CMD)
