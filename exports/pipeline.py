@@ -119,7 +119,7 @@ def request_run(*, actor, day: dt.date | None = None, force: bool = False, forma
         except IntegrityError:
             raise DomainError(_("Der blev netop startet en anden publicering for %(date)s.") % {"date": day}) from None
         run.log = _line(_("Bestilt (%(trigger)s)%(who)s.") % {
-            "trigger": run.get_trigger_display(), "who": f" af {actor}" if not is_system(actor) else ""})
+            "trigger": run.get_trigger_display(), "who": _(" af %(who)s") % {"who": actor} if not is_system(actor) else ""})
         run.save(update_fields=["log"])
         _enqueue_run(run.pk)
     return run

@@ -15,7 +15,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from exports.xml.importer import import_sor_file
@@ -28,13 +28,13 @@ SHOWN_ERRORS = 20
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label=_l("SOR XML-fil"), help_text=_l("Sor.xml (v1.0.0 eller v2.0.0) eller Sor.zip med Sor.xml."))
+    file = forms.FileField(label=gettext_lazy("SOR XML-fil"), help_text=gettext_lazy("Sor.xml (v1.0.0 eller v2.0.0) eller Sor.zip med Sor.xml."))
 
 
 class ConfirmForm(forms.Form):
     token = forms.CharField(widget=forms.HiddenInput)
-    reason = forms.CharField(label=_l("Begrundelse"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text=_l("Skrives i historikken sammen med filens navn og sha256."))
+    reason = forms.CharField(label=gettext_lazy("Begrundelse"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text=gettext_lazy("Skrives i historikken sammen med filens navn og sha256."))
 
 
 def _check(request):

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext as _
 from lxml import etree
 
+from registry.models import Level
+
 from .names import V1_NS, V2_NS
 
 NAMESPACES = {V1_NS: "v1", V2_NS: "v2"}
@@ -391,8 +393,8 @@ WRAPPERS = {
     "HealthInstitutionEntity": ("HealthInstitution", "SI", "OrganizationalUnitEntity"),
     "OrganizationalUnitEntity": ("OrganizationalUnit", "OE", "OrganizationalUnitEntity"),
 }
-LEVEL_NAMES = {"InstitutionOwnerEntity": "institutionsejer", "HealthInstitutionEntity": "sundhedsinstitution",
-               "OrganizationalUnitEntity": "organisatorisk enhed"}
+LEVEL_NAMES = {"InstitutionOwnerEntity": Level.OWNER.label, "HealthInstitutionEntity": Level.INSTITUTION.label,
+               "OrganizationalUnitEntity": Level.UNIT.label}
 
 
 def parse_owner(wrapper, version: str, errors: list) -> list[dict]:
