@@ -12,7 +12,7 @@ cleanup() {
   wait 2>/dev/null
   echo "[sor] stopped (PostgreSQL and Redis keep running; 'make db-stop' stops them)"
 }
-trap cleanup INT TERM EXIT
+trap cleanup INT TERM HUP EXIT
 .venv/bin/celery -A sor_admin worker -l info --concurrency 2 >.data/logs/worker.log 2>&1 & pids+=($!)
 .venv/bin/celery -A sor_admin beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler \
   --pidfile= >.data/logs/beat.log 2>&1 & pids+=($!)
