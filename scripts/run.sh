@@ -6,11 +6,11 @@ PY=.venv/bin/python
 mkdir -p .data/logs
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
-  echo; echo "[sor] stopping server, worker and beat"
+  trap - INT TERM HUP EXIT
+  # Stop first, talk after: the terminal may already be gone.
   kill "${pids[@]}" 2>/dev/null
   wait 2>/dev/null
-  echo "[sor] stopped (PostgreSQL and Redis keep running; 'make db-stop' stops them)"
+  echo "[sor] stopped server, worker and beat (PostgreSQL and Redis keep running; 'make db-stop' stops them)" || true
 }
 trap cleanup INT TERM HUP EXIT
 .venv/bin/celery -A sor_admin worker -l info --concurrency 2 >.data/logs/worker.log 2>&1 & pids+=($!)
@@ -21,5 +21,5 @@ cat <<MSG
 [sor] public files: http://127.0.0.1:8000/filer/
 [sor] Celery worker and beat logs: .data/logs/   Ctrl-C stops everything started here.
 MSG
-$PY manage.py runserver 127.0.0.1:8000 & pids+=($!)
-wait "${pids[-1]}"
+# In the foreground, so Ctrl-C reaches it directly; the EXIT trap then stops worker and beat.
+$PY manage.py runserver 127.0.0.1:8000
