@@ -6,15 +6,26 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="$ROOT/.data"
 PGPORT="${SOR_PG_PORT:-54329}"
 REDIS_PORT="${SOR_REDIS_PORT:-63799}"
-PGDATA="$DATA/pg"
-PGRUN="$DATA/pgrun"
+PGBASE="$DATA"
+# The cluster runs as user postgres, which must be able to reach it. A checkout inside a private
+# folder (e.g. a 0700 temporary directory) is not reachable: keep the cluster in a per-checkout
+# folder under /var/tmp instead.
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+  mkdir -p "$DATA"
+  if ! runuser -u postgres -- test -x "$DATA" 2>/dev/null; then
+    PGBASE="/var/tmp/sor-pg-$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+  fi
+fi
+PGDATA="$PGBASE/pg"
+PGRUN="$PGBASE/pgrun"
 PGBIN="${SOR_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
 DEFAULT_DB_URL="postgresql://sor@127.0.0.1:${PGPORT}/sor"
 
 say() { printf '[sor] %s\n' "$*" >&2; }
 
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From "/": user postgres may not be allowed into the current directory.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 apt_install() {
@@ -45,6 +56,7 @@ db_up() {
     say "user 'postgres' does not exist: install the Debian package postgresql"; exit 1
   fi
   mkdir -p "$PGRUN"
+  [ "$PGBASE" != "$DATA" ] && [ "$(id -u)" = 0 ] && chown postgres: "$PGBASE"
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
     mkdir -p "$PGDATA"
     [ "$(id -u)" = 0 ] && chown postgres: "$PGDATA" "$PGRUN" && chmod 700 "$PGDATA"
