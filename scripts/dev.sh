@@ -65,6 +65,9 @@ db_up() {
   fi
   [ "$(id -u)" = 0 ] && chown postgres: "$PGRUN"
   if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PGPORT") 2>/dev/null; then
+      say "port $PGPORT is taken by another server (not this checkout's cluster): stop it, or set SOR_PG_PORT"; exit 1
+    fi
     as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w -l "$PGRUN/postgres.log" \
       -o "-p $PGPORT -k $PGRUN -c listen_addresses=127.0.0.1 -c fsync=${SOR_PG_FSYNC:-on} -c max_connections=200" start >/dev/null
     say "PostgreSQL up on 127.0.0.1:$PGPORT (log: $PGRUN/postgres.log)"
