@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-import uuid
 
 MAX_QUERIES = 20
 MAX_MS = 250.0
@@ -59,7 +58,6 @@ def pad_unit_history(target: int = HISTORY_ROWS) -> tuple[int, int | None]:
             "history_type": "'~'",
             "history_change_reason": "%(reason)s",
             "history_user_id": "NULL",
-            "batch_id": "%(batch)s::uuid",
             "version": "h.version + g.n",
         }
         select = ", ".join(overridden.get(c, f"h.{connection.ops.quote_name(c)}") for c in columns)
@@ -76,12 +74,12 @@ def pad_unit_history(target: int = HISTORY_ROWS) -> tuple[int, int | None]:
                 cursor.execute(
                     insert + " CROSS JOIN generate_series(1, %(spread)s) AS g(n) "
                     "WHERE h.history_type = '+' AND g.n <= 1 + ((h.sor_id / 10) %% %(spread)s)",
-                    {"spacing": 15, "reason": PADDING_REASON, "batch": str(uuid.uuid4()), "spread": spread},
+                    {"spacing": 15, "reason": PADDING_REASON, "spread": spread},
                 )
                 print(f"[bench] padded unit history with {cursor.rowcount:,} rows in {time.perf_counter() - started:.1f} s")
             cursor.execute(
                 insert + " CROSS JOIN generate_series(1, %(extra)s) AS g(n) WHERE h.history_type = '+' AND h.sor_id = %(hot)s",
-                {"spacing": 2, "reason": PADDING_REASON, "batch": str(uuid.uuid4()), "extra": HOT_UNIT_EXTRA_ROWS,
+                {"spacing": 2, "reason": PADDING_REASON, "extra": HOT_UNIT_EXTRA_ROWS,
                  "hot": hot},
             )
             cursor.execute("SELECT count(*) FROM registry_historicalunit")
@@ -90,7 +88,7 @@ def pad_unit_history(target: int = HISTORY_ROWS) -> tuple[int, int | None]:
                 cursor.execute(
                     insert + " CROSS JOIN generate_series(1, 1) AS g(n) WHERE h.history_type = '+' "
                     "ORDER BY h.sor_id LIMIT %(limit)s",
-                    {"spacing": 1, "reason": PADDING_REASON, "batch": str(uuid.uuid4()), "limit": target - rows},
+                    {"spacing": 1, "reason": PADDING_REASON, "limit": target - rows},
                 )
                 rows = target
         cursor.execute("ANALYZE registry_historicalunit")

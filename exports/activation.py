@@ -14,8 +14,9 @@ features (scheduled change-sets, reorganisations) register an activator:
 
 An activator must be idempotent (the chain may run twice for one date after a lost worker), call
 services (they open the audit context), and return a small JSON-able summary. Each one runs in
-its own transaction: a failing activator rolls back only its own work and fails the run, so no
-file is published from a half-activated register.
+its own transaction and is its own operation, a child of the run's operation: a failing
+activator rolls back only its own work and fails the run, so no file is published from a
+half-activated register.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from django.db import transaction
-
-from registry.audit import Origin, audit_context
+from registry.audit import Origin, audit_context, operation_finish, operation_start
+from registry.models import OperationKind
 
 Activator = Callable[..., dict]
 _ACTIVATORS: dict[str, Activator] = {}
@@ -53,11 +53,17 @@ def run_activators(day: dt.date, *, log: Callable[[str], None]) -> dict[str, dic
         log(f"Aktivering: ingen planlagte ændringer er registreret (ingen aktivatorer) for {day}.")
         return {}
     results = {}
-    for name, func in list(_ACTIVATORS.items()):
-        with transaction.atomic(), audit_context(
-            actor=None, reason=f"Natlig aktivering af ændringer gældende {day}", origin=Origin.TASK,
-        ):
-            summary = func(day, log=log) or {}
-        results[name] = summary
-        log(f"Aktivering: {name}: {summary}")
+    # The run is one operation, committed first; each activator's work is a child operation of it
+    # in a transaction of its own.
+    run_op = operation_start(kind=OperationKind.TASK, origin=Origin.TASK, actor=None,
+                             reason=f"Natlig aktivering af ændringer gældende {day}")
+    try:
+        for name, func in list(_ACTIVATORS.items()):
+            with audit_context(actor=None, reason=f"Natlig aktivering ({name}) af ændringer gældende {day}",
+                               origin=Origin.TASK, parent=run_op):
+                summary = func(day, log=log) or {}
+            results[name] = summary
+            log(f"Aktivering: {name}: {summary}")
+    finally:
+        operation_finish(run_op)
     return results

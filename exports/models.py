@@ -69,6 +69,9 @@ class ExportRun(models.Model):
     task_id = models.CharField(_("opgave-id"), max_length=64, blank=True)
 
     counts = models.JSONField(_("optællinger"), default=dict, blank=True)
+    # The change log's last sequence number inside the build's snapshot: the file shows the register
+    # with exactly the events up to and including this one.
+    changelog_position = models.BigIntegerField(_("ændringslog-position"), null=True, blank=True)
     diff = models.JSONField(_("forskel fra sidste publicering"), null=True, blank=True)
     log = models.TextField(_("log"), blank=True)
     error = models.TextField(_("fejl"), blank=True)

@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 
 from registry.errors import DomainError, NotAllowed
 from registry.permissions import is_system
+from registry.selectors import changelog_position
 
 from . import activation, faults, gate, locks, publish, validate
 from .formats import get_format
@@ -339,7 +340,7 @@ def _chain(run: ExportRun, heartbeat: _Heartbeat) -> None:
         run.files = publish.seal(files_dir)
         run.counts["units"] = len(manifest["units"])
         log(_("Filerne er kontrolleret: %(names)s.") % {"names": ", ".join(sorted(run.files))})
-        log.flush("counts", "files")
+        log.flush("counts", "files", "changelog_position")
 
         _set_step(run, log, "gate")
         current = publish.latest_dir()
@@ -382,7 +383,9 @@ def _build(run: ExportRun, staging: Path, day: dt.date, formats: list[str], log:
         return progress
 
     with snapshot():
+        run.changelog_position = changelog_position()
         manifest = build_manifest(day)
+        manifest["changelog_position"] = run.changelog_position
         for identifier in formats:
             fmt = get_format(identifier)
             target = work / identifier

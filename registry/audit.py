@@ -1,22 +1,32 @@
-"""The audit context: who, why, from where and in which batch every history row was written.
+"""The audit context: the recorded operation behind every write to the register.
 
-Services open an `audit_context`; every historical record created inside it (one row per saved
-register row, by django-simple-history) is stamped with the actor, reason, origin and batch id.
-A write to a historied model outside any context is refused: that is how "services are the only
-writers" is enforced rather than hoped for.
+Services open an `audit_context`. The outermost one is an `Operation` (kind, actor, reason,
+origin, provenance, parent) and a transaction: every row written inside it, its history row and
+its change-log events commit together or not at all. A nested context joins the outer operation
+(it may give its own reason for its history rows) unless it asks for a `child` operation of its
+own. The operation row itself is written with its first write, so an operation that changes
+nothing leaves nothing behind.
+
+A write to a historied model outside any context is refused *before* it reaches the database
+(`registry.changelog` connects the pre-save and pre-delete guards, the bulk and COPY helpers
+check too): that is how "services are the only writers" is enforced rather than hoped for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import uuid
+import datetime as dt
+import uuid as uuid_module
 from dataclasses import dataclass, field
 
-from django.db import models
+from django.db import models, transaction
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.signals import pre_create_historical_record
+
+from .models.operations import OperationKind
 
 
 class Origin(models.TextChoices):
@@ -28,16 +38,84 @@ class Origin(models.TextChoices):
     MIGRATION = "migration", _("migrering")
 
 
+# The kind an operation gets when its caller names only the origin.
+DEFAULT_KIND = {
+    Origin.ADMIN: OperationKind.ADMIN_EDIT, Origin.IMPORT: OperationKind.XML_IMPORT, Origin.TASK: OperationKind.TASK,
+    Origin.COMMAND: OperationKind.COMMAND, Origin.API: OperationKind.API, Origin.MIGRATION: OperationKind.MIGRATION,
+}
+
+
+class AuditError(RuntimeError):
+    pass
+
+
+@dataclass(eq=False)
+class OperationState:
+    """One operation as it is being recorded: materialised into an `Operation` row on first use.
+
+    `watch` holds the effective (inherited) values of units, as they were before this operation
+    first wrote something that can change them (see `registry.changelog`)."""
+
+    kind: str
+    origin: str
+    actor: object | None
+    reason: str
+    provenance: dict
+    parent: OperationState | None = None
+    parent_id: int | None = None
+    uuid: uuid_module.UUID = field(default_factory=uuid_module.uuid4)
+    started_at: dt.datetime = field(default_factory=timezone.now)
+    pk: int | None = None
+    root: OperationState | None = None
+    watch: dict = field(default_factory=dict)
+    created_units: set = field(default_factory=set)
+    # On the root only: every materialised operation of this transaction, and whether any wrote events.
+    operation_ids: list = field(default_factory=list)
+    events_written: bool = False
+
+    def materialise(self) -> int:
+        if self.pk is None:
+            from .models.operations import Operation
+
+            parent_id = self.parent.materialise() if self.parent is not None else self.parent_id
+            user = self.actor if getattr(self.actor, "pk", None) else None
+            op = Operation.objects.create(
+                uuid=self.uuid, kind=self.kind, origin=self.origin, actor=user, reason=self.reason,
+                parent_id=parent_id, provenance=self.provenance, started_at=self.started_at,
+            )
+            self.pk = op.pk
+            (self.root or self).operation_ids.append(op.pk)
+        return self.pk
+
+
 @dataclass(frozen=True)
 class AuditContext:
+    """What a write sees: the operation it belongs to, and the actor and reason of its history rows."""
+
     actor: object | None
     reason: str
     origin: str
-    batch_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    op: OperationState
+
+    @property
+    def operation_id(self) -> int:
+        return self.op.materialise()
+
+    @property
+    def uuid(self) -> uuid_module.UUID:
+        return self.op.uuid
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+    @property
+    def root(self) -> OperationState:
+        return self.op.root or self.op
 
     def historical_attrs(self) -> dict:
-        """Attributes for history rows written by simple-history's bulk helpers."""
-        return {"origin": self.origin, "batch_id": self.batch_id}
+        """Attributes for history rows written by simple-history's bulk helpers and by COPY."""
+        return {"origin": self.origin, "operation_id": self.operation_id}
 
     @property
     def user(self):
@@ -48,30 +126,85 @@ class AuditContext:
 _current: contextvars.ContextVar[AuditContext | None] = contextvars.ContextVar("sor_audit", default=None)
 
 
-class AuditError(RuntimeError):
-    pass
+def _finish(op: OperationState) -> None:
+    """At the end of an operation: the events of units whose inherited values it changed, its
+    finish time; at the end of the outermost one, the change log's sequence numbers."""
+    from . import changelog
+
+    changelog.flush_effective(op)
+    if op.pk is not None:
+        from .models.operations import Operation
+
+        Operation.objects.filter(pk=op.pk).update(finished_at=timezone.now())
+    if op.root is None and op.events_written:
+        changelog.assign_sequence(op.operation_ids)
+        op.events_written = False
 
 
 @contextlib.contextmanager
-def audit_context(*, actor, reason: str, origin: str, batch_id: uuid.UUID | None = None):
-    """Open (or join) an audit context. A nested call joins the outer batch and keeps its reason
-    unless it gives its own; the outer origin wins so an import stays an import."""
+def audit_context(*, actor, reason: str, origin: str, kind: str | None = None, provenance: dict | None = None,
+                  child: bool = False, parent=None):
+    """Open an operation, or join the one already open.
+
+    - outermost: a new operation and a transaction (all its writes commit together); `parent`
+      (an Operation or its id) records it as part of an operation committed earlier, e.g. one
+      change-set of a nightly run;
+    - nested: joins the outer operation, keeping its origin (an import stays an import) and its
+      reason unless it gives its own for its history rows;
+    - nested with `child=True`: a new operation under the outer one, in a savepoint."""
     reason = (reason or "").strip()
     outer = _current.get()
-    if outer is not None:
+    if outer is not None and not child:
+        if provenance:
+            outer.op.provenance.update(provenance)
         ctx = AuditContext(actor=outer.actor if actor is None else actor, reason=reason or outer.reason,
-                           origin=outer.origin, batch_id=outer.batch_id)
-    else:
-        if not reason:
+                           origin=outer.origin, op=outer.op)
+        token = _current.set(ctx)
+        try:
+            yield ctx
+        finally:
+            _current.reset(token)
+        return
+    if not reason:
+        if outer is None:
             raise AuditError("A reason is required for every change to the register.")
-        if origin not in Origin.values:
-            raise AuditError(f"Unknown origin {origin!r}")
-        ctx = AuditContext(actor=actor, reason=reason, origin=origin, batch_id=batch_id or uuid.uuid4())
-    token = _current.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _current.reset(token)
+        reason = outer.reason
+    origin = origin if outer is None else (origin or outer.origin)
+    if origin not in Origin.values:
+        raise AuditError(f"Unknown origin {origin!r}")
+    kind = kind or DEFAULT_KIND[origin]
+    if kind not in OperationKind.values:
+        raise AuditError(f"Unknown operation kind {kind!r}")
+    op = OperationState(
+        kind=kind, origin=origin, actor=actor if actor is not None or outer is None else outer.actor, reason=reason,
+        provenance=dict(provenance or {}), parent=outer.op if outer is not None else None,
+        parent_id=getattr(parent, "pk", parent), root=outer.root if outer is not None else None,
+    )
+    ctx = AuditContext(actor=op.actor, reason=reason, origin=origin, op=op)
+    with transaction.atomic():
+        token = _current.set(ctx)
+        try:
+            yield ctx
+            _finish(op)
+        finally:
+            _current.reset(token)
+
+
+def operation_start(*, kind: str, origin: str, actor, reason: str, provenance: dict | None = None):
+    """An umbrella operation committed on its own (outside any transaction it is saved at once),
+    for work done in several transactions: each is an `audit_context(parent=...)` under it."""
+    from .models.operations import Operation
+
+    if not (reason or "").strip():
+        raise AuditError("A reason is required for every change to the register.")
+    return Operation.objects.create(kind=kind, origin=origin, actor=actor if getattr(actor, "pk", None) else None,
+                                    reason=reason.strip(), provenance=provenance or {}, started_at=timezone.now())
+
+
+def operation_finish(operation) -> None:
+    from .models.operations import Operation
+
+    Operation.objects.filter(pk=operation.pk).update(finished_at=timezone.now())
 
 
 def current_context() -> AuditContext | None:
@@ -81,7 +214,7 @@ def current_context() -> AuditContext | None:
 def require_context() -> AuditContext:
     ctx = _current.get()
     if ctx is None:
-        raise AuditError("Register data may only be written through a service (no audit context is open).")
+        raise AuditError("Register data may only be written through a service (no operation is open).")
     return ctx
 
 
@@ -89,7 +222,8 @@ class AuditedHistory(models.Model):
     """Extra columns on every historical table (`HistoricalRecords(bases=[AuditedHistory])`)."""
 
     origin = models.CharField(_("oprindelse"), max_length=16, choices=Origin.choices, default="")
-    batch_id = models.UUIDField(_("batch"), null=True, db_index=True)
+    operation = models.ForeignKey("registry.Operation", verbose_name=_("operation"), null=True,
+                                  on_delete=models.PROTECT, related_name="+", db_constraint=True)
 
     class Meta:
         abstract = True
@@ -99,7 +233,7 @@ class AuditedHistory(models.Model):
 def _stamp_history(sender, instance, history_instance, **kwargs):
     ctx = require_context()
     history_instance.origin = ctx.origin
-    history_instance.batch_id = ctx.batch_id
+    history_instance.operation_id = ctx.operation_id
     history_instance.history_change_reason = ctx.reason
     if ctx.user is not None:
         history_instance.history_user = ctx.user

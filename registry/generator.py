@@ -280,7 +280,7 @@ class Summary:
     planted_duplicates: int = 0
     legacy_99: int = 0
     elapsed: float = 0.0
-    batch_id: object = None
+    operation: object = None  # the OperationState (its pk once something was written)
 
     def line(self) -> str:
         total = sum(self.units.values())
@@ -1100,7 +1100,7 @@ def generate(*, owners: int, seed: int, progress: bool | None = None, today: dt.
     summary = Summary()
     with transaction.atomic(), audit_context(actor=None, reason=f"sor_generate --owners {owners} --seed {seed}",
                                              origin="command") as ctx:
-        summary.batch_id = ctx.batch_id
+        summary.operation = ctx.op
         gen = RegisterGenerator(owners, seed, today=today)
         gen.codes.ensure_location_codes()
         bar = None

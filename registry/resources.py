@@ -38,7 +38,7 @@ from . import identifiers as ids
 from .audit import Origin, audit_context
 from .errors import DomainError, ValidationFailed
 from .inheritance import Resolver
-from .models import EntityType, LocationMode, LocationNumber, OwnerType, Region, Unit
+from .models import EntityType, LocationMode, LocationNumber, OperationKind, OwnerType, Region, Unit
 from .services.units import EDITABLE_FIELDS, today, unit_update
 
 SOR_ID_HEADER = "SOR-ID"
@@ -503,7 +503,7 @@ class UnitResource(resources.ModelResource):
         self.sha256 = sha256
         self.override_warnings = override_warnings
         self.expected_state = expected_state
-        self.batch_id = None
+        self.operation = None
         self._rows_seen: dict[int, int] = {}
         self._last_changes: list[tuple[str, str, str]] = []
         self._export_fields: dict[tuple, list] = {}
@@ -595,16 +595,19 @@ class UnitResource(resources.ModelResource):
         if not self.reason or not self.sha256:
             raise ValueError("UnitResource imports need a reason and the file's sha256.")
         file_name = kwargs.get("file_name") or "?"
-        reason = _("%(reason)s (regneark %(file)s, sha256 %(sha)s)") % {
-            "reason": self.reason, "file": file_name, "sha": self.sha256}
+        reason = self.reason.strip()
         self.audit_reason = reason
-        with audit_context(actor=kwargs.get("user"), reason=reason, origin=Origin.IMPORT) as ctx:
-            self.batch_id = ctx.batch_id
+        provenance = {"file_name": file_name, "sha256": self.sha256}
+        if kwargs.get("file_size") is not None:
+            provenance["size"] = kwargs["file_size"]
+        with audit_context(actor=kwargs.get("user"), reason=reason, origin=Origin.IMPORT,
+                           kind=OperationKind.SPREADSHEET_IMPORT, provenance=provenance) as ctx:
+            self.operation = ctx.op
             # All-or-nothing: a refused row (a ValidationError) rolls back the whole file too.
             result = super().import_data(dataset, dry_run=dry_run, raise_errors=raise_errors, use_transactions=True,
                                          collect_failed_rows=collect_failed_rows,
                                          rollback_on_validation_errors=True, **kwargs)
-        result.sheet_batch_id = self.batch_id
+        result.sheet_operation_id = self.operation.pk if self.operation is not None and not dry_run else None
         result.sheet_state = self._state.hexdigest()
         result.sheet_reason = reason
         return result

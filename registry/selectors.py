@@ -8,7 +8,7 @@ from collections import defaultdict
 from django.db.models import Q, QuerySet
 
 from .inheritance import Resolved, Resolver
-from .models import LocationNumber, Unit
+from .models import ChangeEvent, LocationNumber, Unit
 from .permissions import region_scope
 
 
@@ -83,3 +83,21 @@ def owner_tree(owner_ids, on: dt.date | None = None, *, with_message_types: bool
 def unit_as_of(unit_id: int, moment: dt.datetime):
     """The unit's row as it was at `moment` (a historical record), or None before it existed."""
     return Unit.history.filter(sor_id=unit_id, history_date__lte=moment).order_by("-history_date", "-history_id").first()
+
+
+def change_feed(after: int = 0, limit: int = 1000, *, unit_id: int | None = None) -> list[ChangeEvent]:
+    """Change-log events with a sequence number above `after`, in sequence order (at most `limit`).
+
+    Numbers become visible in commit order without gaps (ADR 0008): a reader that asks again
+    with the last number it saw never misses an event and never sees one twice."""
+    qs = ChangeEvent.objects.filter(seq__gt=after).order_by("seq")
+    if unit_id is not None:
+        qs = qs.filter(unit_id=unit_id)
+    return list(qs[:limit])
+
+
+def changelog_position() -> int:
+    """The highest sequence number visible now (0 for an empty log): inside a snapshot, the
+    position of the log that the snapshot shows."""
+    last = ChangeEvent.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True).first()
+    return last or 0

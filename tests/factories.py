@@ -24,3 +24,15 @@ def location_codes() -> dict:
         return dict(system_supplier=code(SystemSupplier, "162"), system_type=code(SystemType, "225"),
                     network_operator=NetworkOperator.objects.get(code="41000035001"),
                     region=Region.objects.get(code="1081"), edi_administrator=code(EdiAdministrator, "639"))
+
+
+def test_database_url() -> str:
+    """The URL of the test database, for processes started by a test (a worker, concurrent writers)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test

@@ -2,9 +2,9 @@
 
 The file is streamed owner by owner; records are collected into batches of whole owner trees,
 validated, compared with the existing rows of that batch (loaded in two queries) and written
-with the history-aware bulk helpers inside one audit context (origin `import`, one batch id,
-the file's name and sha256 in the reason). The whole import is one transaction: any error and
-nothing is written. Idempotent: a unit or location number equal to the file writes nothing.
+with the history-aware bulk helpers inside one operation (kind `xml_import`, the file's name,
+size and sha256 as its provenance). The whole import is one transaction: any error and
+nothing is written, the change log included. Idempotent: a unit or location number equal to the file writes nothing.
 
 What the file governs: every value SOR XML carries (for a v1 file not the v2-only address
 extras; for a v2 file not GeographicalParent when absent, since v2 dropped it). What it does not:
@@ -25,19 +25,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from registry import identifiers as ids
 from registry.audit import audit_context
 from registry.models import (
+    ChangeEvent,
     ClinicalSpeciality,
     EdiAdministrator,
     EntityType,
     LocationNumber,
     Municipality,
     NetworkOperator,
+    OperationKind,
     OwnerType,
     Region,
     SpecialityType,
@@ -73,10 +75,11 @@ class ImportResult:
     version: str = ""
     snapshot_date: dt.date | None = None
     dry_run: bool = False
-    batch_id: str = ""
+    operation_id: int | None = None
     counts: dict = field(default_factory=lambda: dict.fromkeys(
         ("units_in_file", "created", "changed", "unchanged", "closed", "not_in_file",
-         "location_numbers_created", "location_numbers_changed", "codes_created", "rows_written"), 0))
+         "location_numbers_created", "location_numbers_changed", "codes_created", "rows_written",
+         "events_written"), 0))
     errors: list = field(default_factory=list)
     unknown_codes: dict = field(default_factory=dict)  # model verbose name → sorted codes
     seconds: float = 0.0
@@ -92,10 +95,17 @@ class ImportResult:
                 f"{c['created']} oprettet, {c['changed']} ændret, {c['unchanged']} uændret, {c['closed']} lukket, "
                 f"{c['not_in_file']} ikke i filen; lokationsnumre {c['location_numbers_created']} oprettet, "
                 f"{c['location_numbers_changed']} ændret; {c['codes_created']} ukendte koder; "
-                f"{c['rows_written']} rækker skrevet; {self.seconds:.1f} s")
+                f"{c['rows_written']} rækker skrevet; {c['events_written']} hændelser i ændringsloggen; "
+                f"{self.seconds:.1f} s")
+        if self.operation_id:
+            text += f"; operation {self.operation_id}"
         if self.errors:
             text += f"; {len(self.errors)} fejl — intet er gemt"
         return text
+
+
+class _RollBack(Exception):
+    """Leaves the operation's transaction without committing (errors, or a dry run)."""
 
 
 class ImportFailed(Exception):
@@ -339,12 +349,13 @@ def import_sor_file(path, *, actor=None, reason: str, dry_run: bool = False, ori
     started = time.perf_counter()
     path = Path(path)
     result = ImportResult(file_name=file_name or path.name, sha256=file_sha256(path), dry_run=dry_run)
-    full_reason = f"{reason.strip()} (fil {result.file_name}, sha256 {result.sha256})"
+    reason = reason.strip()
+    provenance = {"file_name": result.file_name, "size": path.stat().st_size, "sha256": result.sha256}
     info = FileInfo()
     try:
-        with transaction.atomic(), audit_context(actor=actor, reason=full_reason, origin=origin) as ctx:
-            result.batch_id = str(ctx.batch_id)
-            importer = _Importer(actor=actor, reason=full_reason, dry_run=dry_run, result=result, info=info,
+        with audit_context(actor=actor, reason=reason, origin=origin, kind=OperationKind.XML_IMPORT,
+                           provenance=provenance) as ctx:
+            importer = _Importer(actor=actor, reason=reason, dry_run=dry_run, result=result, info=info,
                                  progress=progress)
             batch: list[dict] = []
             with open_xml_stream(path) as stream:
@@ -370,18 +381,23 @@ def import_sor_file(path, *, actor=None, reason: str, dry_run: bool = False, ori
             result.counts["not_in_file"] = sum(1 for pk in Unit.objects.values_list("sor_id", flat=True).iterator(10000)
                                                if pk not in seen)
             if result.errors or dry_run:
-                transaction.set_rollback(True)
-            else:
-                from registry.services.units import advance_sor_id_sequence
+                raise _RollBack
+            from registry.services.units import advance_sor_id_sequence
 
-                advance_sor_id_sequence()
+            advance_sor_id_sequence()
+            result.operation_id = ctx.op.pk  # None when the file changed nothing
+    except _RollBack:
+        pass
     except SorFileError as exc:
         result.errors = [RecordError(exc.line, exc.message), *result.errors]
         result.version = result.version or info.version
     except IntegrityError as exc:
         result.errors.append(RecordError(None, _("Databasen afviste data: %(msg)s") % {"msg": exc}))
+    else:
+        if result.operation_id:
+            result.counts["events_written"] = ChangeEvent.objects.filter(operation_id=result.operation_id).count()
     if result.errors:
-        result.counts["rows_written"] = 0
+        result.counts["rows_written"] = result.counts["events_written"] = 0
     result.seconds = time.perf_counter() - started
     log.info("%s", result.summary())
     return result

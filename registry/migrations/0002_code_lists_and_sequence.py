@@ -1,10 +1,9 @@
 from django.db import migrations
 
 
-def load(apps, schema_editor):
-    from registry.codelists import load_into
-
-    load_into(apps, reason="Kodelister indlæst ved oprettelse af databasen", origin="migration")
+# The code lists were loaded here before operations and the change log existed; they are now
+# loaded by 0006, recorded as an operation with its events. A database that ran the old load
+# keeps its codes: 0007 then finds nothing to change.
 
 
 class Migration(migrations.Migration):
@@ -16,5 +15,4 @@ class Migration(migrations.Migration):
             "DROP SEQUENCE IF EXISTS registry_sor_id_seq",
         ),
         migrations.RunSQL("CREATE EXTENSION IF NOT EXISTS pg_trgm", migrations.RunSQL.noop),
-        migrations.RunPython(load, migrations.RunPython.noop),
     ]

@@ -14,23 +14,29 @@ from .codes import (
     SystemType,
 )
 from .location import LocationNumber, LocationNumberMessageType
+from .operations import ChangeEvent, EventEntity, EventKind, Operation, OperationKind
 from .staff import StaffProfile
 from .units import ADDRESS_FIELDS, ADDRESS_KINDS, Level, LocationMode, Unit
 
 __all__ = [
     "ADDRESS_FIELDS",
     "ADDRESS_KINDS",
+    "ChangeEvent",
     "ClinicalSpeciality",
     "CodeList",
     "EdiAdministrator",
     "EdiMessageType",
     "EntityType",
+    "EventEntity",
+    "EventKind",
     "Level",
     "LocationMode",
     "LocationNumber",
     "LocationNumberMessageType",
     "Municipality",
     "NetworkOperator",
+    "Operation",
+    "OperationKind",
     "OwnerType",
     "PostalDistrict",
     "Region",

@@ -1,3 +1,3 @@
 """Services: the only writers of register data. Each is keyword-only, takes `actor`, `reason` and
-`origin`, runs in one transaction inside one audit context (one batch id), and raises a
+`origin`, runs inside one recorded operation (`audit_context`: one transaction), and raises a
 `registry.errors.DomainError` with a message a person can act on."""

@@ -1,29 +1,68 @@
 """History-aware bulk writers for importers and the generator (never `bulk_create` directly).
 
-Each writes the rows and their history rows (via simple-history's bulk helpers) stamped with the
-open audit context: user, reason, origin and batch id. Callers validate before calling."""
+Each refuses to run outside an operation, then writes the rows, their history rows (via
+simple-history's bulk helpers, or COPY) stamped with the open operation, and their change-log
+events through `registry.changelog.record`, the same function the one-row path uses. Callers
+validate before calling."""
 
 from __future__ import annotations
 
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from .. import changelog
 from ..audit import require_context
+
+
+def _before_create(model, objs, ctx) -> None:
+    if model._meta.model_name == "unit":
+        ctx.op.created_units.update(obj.pk for obj in objs)
+    elif model._meta.model_name == "locationnumber":
+        # A new location number on an existing unit changes what the units below it inherit.
+        changelog.watch({obj.unit_id for obj in objs})
+
+
+def _record_created(model, objs) -> None:
+    attnames = changelog.tracked_attnames(model)
+    changelog.record(model, [(obj.pk, None, None, changelog.values_of(obj, attnames)) for obj in objs])
 
 
 def bulk_create(model, objs, *, batch_size: int = 2000):
     ctx = require_context()
-    return bulk_create_with_history(
+    objs = list(objs)
+    _before_create(model, objs, ctx)
+    created = bulk_create_with_history(
         objs, model, batch_size=batch_size, default_user=ctx.user, default_change_reason=ctx.reason,
         custom_historical_attrs=ctx.historical_attrs(),
     )
+    _record_created(model, created)
+    return created
 
 
 def bulk_update(model, objs, fields, *, batch_size: int = 2000):
     ctx = require_context()
-    return bulk_update_with_history(
+    objs = list(objs)
+    attnames = [model._meta.get_field(name).attname for name in fields]
+    tracked = [a for a in attnames if a in set(changelog.tracked_attnames(model))]
+    old = {}
+    pks = [obj.pk for obj in objs]
+    for start in range(0, len(pks), 5000):
+        for row in model._base_manager.filter(pk__in=pks[start:start + 5000]).values("pk", *tracked):
+            old[row.pop("pk")] = {k: changelog.jsonable(v) for k, v in row.items()}
+    rows = [(obj.pk, old.get(obj.pk), changelog.values_of(obj, tracked)) for obj in objs]
+    if model._meta.model_name == "locationnumber":
+        extra = {obj.pk: obj.unit_id for obj in objs}
+        rows_for_watch = [(pk, {**(o or {}), "unit_id": (o or {}).get("unit_id", extra[pk])}, {**n, "unit_id": extra[pk]})
+                          for pk, o, n in rows]
+        changelog.watch_for(model, rows_for_watch)
+    else:
+        changelog.watch_for(model, rows)
+    result = bulk_update_with_history(
         objs, model, fields, batch_size=batch_size, default_user=ctx.user, default_change_reason=ctx.reason,
         custom_historical_attrs=ctx.historical_attrs(),
     )
+    unit_of = {obj.pk: getattr(obj, "unit_id", None) for obj in objs}
+    changelog.record(model, [(pk, unit_of[pk], o, n) for pk, o, n in rows if o is not None])
+    return result
 
 
 def copy_create(model, objs, *, chunk: int = 5000) -> list:
@@ -68,6 +107,7 @@ def copy_create(model, objs, *, chunk: int = 5000) -> list:
                     for obj in objs[start:start + chunk]:
                         pipe.write_row(row_of(obj))
 
+        _before_create(model, objs, ctx)
         fields = list(meta.concrete_fields)
         getters = [getter(f) for f in fields]
         copy(meta.db_table, fields, lambda obj: [g(obj) for g in getters])
@@ -89,4 +129,5 @@ def copy_create(model, objs, *, chunk: int = 5000) -> list:
             elif f is not history._meta.pk:
                 raise ValueError(f"copy_create does not know how to fill {history.__name__}.{f.name}")
         copy(history._meta.db_table, hist_fields, lambda obj: [g(obj) for g in hist_getters])
+    _record_created(model, objs)
     return objs

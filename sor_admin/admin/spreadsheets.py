@@ -340,7 +340,8 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
             dataset = input_format.create_dataset(data)
         except SheetError as exc:
             return self._import_page(request, failure=str(exc), reason=token["reason"])
-        result = self.process_dataset(dataset, confirm_form, request, file_name=token["name"], **kwargs)
+        result = self.process_dataset(dataset, confirm_form, request, file_name=token["name"], file_size=len(data),
+                                      **kwargs)
         storage.remove()
         if result.has_errors() or result.has_validation_errors():
             context = {}
@@ -355,9 +356,10 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
         post_import.send(sender=None, model=self.model)
         updated = result.totals[RowResult.IMPORT_TYPE_UPDATE]
         messages.success(request, ngettext(
-            "Importen er gemt: %(n)d enhed rettet, %(skip)d uændrede (historik-batch %(batch)s).",
-            "Importen er gemt: %(n)d enheder rettet, %(skip)d uændrede (historik-batch %(batch)s).", updated,
-        ) % {"n": updated, "skip": result.totals[RowResult.IMPORT_TYPE_SKIP], "batch": result.sheet_batch_id})
+            "Importen er gemt: %(n)d enhed rettet, %(skip)d uændrede (operation %(op)s).",
+            "Importen er gemt: %(n)d enheder rettet, %(skip)d uændrede (operation %(op)s).", updated,
+        ) % {"n": updated, "skip": result.totals[RowResult.IMPORT_TYPE_SKIP],
+             "op": result.sheet_operation_id or "—"})
         return HttpResponseRedirect(self._changelist_url())
 
     def _import_page(self, request, *, failure="", reason="", **extra):

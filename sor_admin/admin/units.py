@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from registry.audit import audit_context
 from registry.errors import DomainError
 from registry.inheritance import VIRTUAL_FIELDS
-from registry.models import ADDRESS_FIELDS, LocationNumber, Unit
+from registry.models import ADDRESS_FIELDS, LocationNumber, OperationKind, Unit
 from registry.permissions import CONTACT_FIELDS
 from registry.selectors import ancestors_of, unit_as_of, unit_effective_values, unit_list, unit_search_q
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_update
@@ -497,7 +497,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
         if form.is_bound and form.is_valid():
             data = form.cleaned_data
             try:
-                with transaction.atomic(), audit_context(actor=request.user, reason=data["reason"], origin="admin"):
+                with audit_context(actor=request.user, reason=data["reason"], origin="admin", kind=OperationKind.ADMIN_BULK):
                     closed = []
                     for unit in units:
                         if unit.to_date is not None and unit.to_date <= data["to_date"]:

@@ -129,8 +129,8 @@ def test_location_number_edit_and_message_types_in_one_save(with_gln, sor_admin)
     ln.refresh_from_db()
     assert ln.note == "Ny note"
     assert list(ln.message_types.all()) == [message_type]
-    batches = {ln.history.order_by("-history_id").first().batch_id,
-               ln.message_type_links.get().history.first().batch_id}
+    batches = {ln.history.order_by("-history_id").first().operation_id,
+               ln.message_type_links.get().history.first().operation_id}
     assert len(batches) == 1  # one change, one batch
 
 

@@ -18,7 +18,7 @@ from django.test import Client
 from stdnum import ean
 
 from registry.identifiers import sor_id_for_sequence
-from registry.models import Unit
+from registry.models import Operation, Unit
 from registry.resources import SOR_ID_HEADER, UnitResource
 from registry.services.location_numbers import location_number_assign
 from registry.services.units import unit_update
@@ -233,10 +233,12 @@ def test_confirm_writes_every_row_through_the_services_in_one_batch(make_tree, s
     for row in new_rows:
         assert row.origin == "import"
         assert row.history_user == sor_admin
-        assert "Rettelser fra SORpost 4711" in row.history_change_reason
-        assert "rettelser-nord.csv" in row.history_change_reason and sha in row.history_change_reason
-    assert len({r.batch_id for r in new_rows}) == 1 and new_rows[0].batch_id is not None
-    assert str(new_rows[0].batch_id) in messages_of(response)[0]
+        assert row.history_change_reason == "Rettelser fra SORpost 4711"
+    assert len({r.operation_id for r in new_rows}) == 1 and new_rows[0].operation_id is not None
+    op = Operation.objects.get(pk=new_rows[0].operation_id)
+    assert (op.kind, op.actor, op.reason) == ("spreadsheet_import", sor_admin, "Rettelser fra SORpost 4711")
+    assert op.provenance == {"file_name": "rettelser-nord.csv", "sha256": sha, "size": len(content)}
+    assert f"(operation {op.pk})" in messages_of(response)[0]
 
 
 def test_an_xlsx_file_is_imported_like_a_csv_file(make_tree, sor_admin):

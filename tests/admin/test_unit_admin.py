@@ -271,7 +271,7 @@ def test_closing_selected_units_from_the_changelist_in_one_batch(make_tree, sor_
     closed = Unit.objects.filter(to_date=dt.date(2026, 12, 31))
     assert set(closed.values_list("pk", flat=True)) == {first["oe"].pk, first["leaf"].pk, second["si"].pk,
                                                         second["oe"].pk, second["leaf"].pk}
-    batches = {u.history.order_by("-history_id").first().batch_id for u in closed}
+    batches = {u.history.order_by("-history_id").first().operation_id for u in closed}
     assert len(batches) == 1
     support_page = client_for(support).get("/admin/registry/unit/")
     assert "close_units" not in support_page.content.decode()

@@ -48,7 +48,7 @@ def test_history_shows_a_field_by_field_diff_with_user_reason_origin_and_batch(m
     text = text_of(page)
     assert "Telefon: 98765432 → 11223344" in text
     assert "Klinikken ringede" in text and "support" in text and "administration" in text
-    assert str(newest.record.batch_id) in text
+    assert str(newest.record.operation_id) in text
     assert entries[-1].kind == "oprettet"  # the creation row lists the values it set
     assert any(c.label == "navn" and c.new == "Lægerne Østergade" for c in entries[-1].changes)
 

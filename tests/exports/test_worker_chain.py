@@ -19,12 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from exports import faults, locks
 from exports.models import ExportRun
 from sor_admin.celery import app
+from tests.factories import test_database_url
 
 from .chain_helpers import DAY, snapshot_files, visible_entries
 
@@ -39,18 +39,12 @@ def broker_url() -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{os.environ.get('SOR_TEST_WORKER_REDIS_DB', '5')}", "", ""))
 
 
-def worker_database_url() -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 class Worker:
     def __init__(self, tmp_path: Path, name: str, export_root: Path, **env):
         self.log_path = tmp_path / f"worker-{name}.log"
         environ = {
             **os.environ,
-            "DATABASE_URL": worker_database_url(),
+            "DATABASE_URL": test_database_url(),
             "CELERY_BROKER_URL": broker_url(),
             "CELERY_RESULT_BACKEND": broker_url(),
             "CELERY_TASK_ALWAYS_EAGER": "false",

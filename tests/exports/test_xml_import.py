@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from exports.xml.importer import import_sor_file
-from registry.models import LocationNumber, SystemSupplier, Unit
+from registry.models import ChangeEvent, LocationNumber, Operation, SystemSupplier, Unit
 
 from .xml_helpers import V1_SAMPLES, v2_sample_without_synthetic_oe
 
@@ -19,14 +19,17 @@ def history_rows() -> int:
 
 
 @pytest.mark.django_db
-def test_reimporting_the_same_file_writes_no_rows_and_no_history():
+def test_reimporting_the_same_file_writes_no_rows_no_history_and_no_events():
     first = import_sor_file(PRAKSIS, reason="første")
     assert first.ok and first.counts["created"] == 3
-    before = history_rows()
+    assert first.counts["events_written"] == ChangeEvent.objects.filter(operation_id=first.operation_id).count() > 3
+    before, events, operations = history_rows(), ChangeEvent.objects.count(), Operation.objects.count()
     second = import_sor_file(PRAKSIS, reason="anden")
     assert second.ok
     assert second.counts["unchanged"] == 3 and second.counts["changed"] == 0 and second.counts["rows_written"] == 0
     assert history_rows() == before
+    assert (ChangeEvent.objects.count(), Operation.objects.count()) == (events, operations)
+    assert second.counts["events_written"] == 0 and second.operation_id is None
 
 
 @pytest.mark.django_db
@@ -40,9 +43,14 @@ def test_changed_file_writes_history_only_for_changed_units_in_one_batch(tmp_pat
     assert result.ok and result.counts["changed"] == 1 and result.counts["unchanged"] == 2
     rows = list(Unit.history.order_by("-history_id")[: Unit.history.count() - before])
     assert [r.sor_id for r in rows] == [8331000016009]
-    assert rows[0].origin == "import" and "changed.xml" in rows[0].history_change_reason
-    assert result.sha256 in rows[0].history_change_reason
+    assert rows[0].origin == "import" and rows[0].history_change_reason == "navneændring"
+    op = Operation.objects.get(pk=rows[0].operation_id)
+    assert op.kind == "xml_import" and op.provenance == {
+        "file_name": "changed.xml", "size": len(data), "sha256": result.sha256}
     assert Unit.objects.get(pk=8331000016009).name == "Filtenborg & co"
+    (event,) = ChangeEvent.objects.filter(operation=op)
+    assert (event.kind, event.unit_id) == ("changed", 8331000016009)
+    assert event.changes["name"] == ["Michael Filtenborg & co", "Filtenborg & co"]
 
 
 @pytest.mark.django_db

@@ -208,10 +208,10 @@ def test_every_row_has_one_history_row_from_the_command_in_one_batch(register):
     history = Unit.history.all()
     assert history.count() == units
     assert set(history.values_list("history_type", "origin")) == {("+", "command")}
-    assert set(history.values_list("batch_id", flat=True)) == {register.batch_id}
+    assert set(history.values_list("operation_id", flat=True)) == {register.operation.pk}
     assert set(history.values_list("history_change_reason", flat=True)) == {f"sor_generate --owners {OWNERS} --seed {SEED}"}
     assert history.values("sor_id").distinct().count() == units
-    assert set(LocationNumber.history.values_list("batch_id", flat=True)) == {register.batch_id}
+    assert set(LocationNumber.history.values_list("operation_id", flat=True)) == {register.operation.pk}
     assert LocationNumber.history.count() == LocationNumber.objects.count()
     assert LocationNumberMessageType.history.count() == LocationNumberMessageType.objects.count()
 
@@ -267,6 +267,6 @@ def test_copy_create_writes_the_same_rows_and_history_as_bulk_create():
         return {k: v for k, v in values.items() if k not in ignore and k != "owner_id"}
 
     assert row(900001) == row(900002)
-    assert row(900002)["batch_id"] == ctx.batch_id and row(900002)["origin"] == "command"
+    assert row(900002)["operation_id"] == ctx.operation_id and row(900002)["origin"] == "command"
     copied = Unit.objects.get(sor_id=ids.sor_id_for_sequence(900002))
     assert copied.specialities == [{"code": "408443003", "type": "51000095001"}] and copied.replaces == []

@@ -53,7 +53,7 @@ def test_closing_a_unit_with_open_children_is_refused_unless_they_close_too(make
     closed = unit_close(actor=sor_admin, reason="Klinikken lukker", unit=tree["si"], to_date=dt.date(2026, 12, 31),
                         include_descendants=True)
     assert {u.sor_id for u in closed} == {tree[k].sor_id for k in ("si", "oe", "leaf")}
-    batches = {_latest(Unit.objects.get(pk=u.sor_id)).batch_id for u in closed}
+    batches = {_latest(Unit.objects.get(pk=u.sor_id)).operation_id for u in closed}
     assert len(batches) == 1
     assert all(_latest(Unit.objects.get(pk=u.sor_id)).history_change_reason == "Klinikken lukker" for u in closed)
 
@@ -65,7 +65,7 @@ def test_closing_closes_the_units_own_location_numbers_in_the_same_batch(make_tr
     unit_close(unit=tree["oe"], to_date=dt.date(2027, 1, 31), include_descendants=True, **CMD)
     ln.refresh_from_db()
     assert ln.to_date == dt.date(2027, 1, 31)
-    assert _latest(ln).batch_id == _latest(Unit.objects.get(pk=tree["oe"].pk)).batch_id
+    assert _latest(ln).operation_id == _latest(Unit.objects.get(pk=tree["oe"].pk)).operation_id
 
 
 @pytest.mark.django_db

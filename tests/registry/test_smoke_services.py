@@ -16,7 +16,7 @@ def test_each_service_write_leaves_history_with_reason_origin_and_batch(make_tre
     assert latest.history_user == support
     assert latest.history_change_reason == "Klinikken ringede"
     assert latest.origin == "admin"
-    assert latest.batch_id is not None
+    assert latest.operation_id is not None
 
 
 @pytest.mark.django_db
