@@ -4,8 +4,8 @@ Services open an `audit_context`. The outermost one is an `Operation` (kind, act
 origin, provenance, parent) and a transaction: every row written inside it, its history row and
 its change-log events commit together or not at all. A nested context joins the outer operation
 (it may give its own reason for its history rows) unless it asks for a `child` operation of its
-own. The operation row itself is written with its first write, so an operation that changes
-nothing leaves nothing behind.
+own. The operation row is written when it opens and removed when it ends if nothing was
+written under it, so an operation that changes nothing leaves nothing behind.
 
 A write to a historied model outside any context is refused *before* it reaches the database
 (`registry.changelog` connects the pre-save and pre-delete guards, the bulk and COPY helpers
@@ -20,7 +20,7 @@ import datetime as dt
 import uuid as uuid_module
 from dataclasses import dataclass, field
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -69,9 +69,20 @@ class OperationState:
     root: OperationState | None = None
     watch: dict = field(default_factory=dict)
     created_units: set = field(default_factory=set)
+    # Whether anything was written under it (or under a child): an operation without is removed.
+    wrote: bool = False
     # On the root only: every materialised operation of this transaction, and whether any wrote events.
     operation_ids: list = field(default_factory=list)
     events_written: bool = False
+    next_seq: int | None = None  # set once the operation numbers its events at insert (bulk)
+
+    def mark_written(self) -> int:
+        """The id for a row about to be written under this operation."""
+        op = self
+        while op is not None and not op.wrote:
+            op.wrote = True
+            op = op.parent
+        return self.materialise()
 
     def materialise(self) -> int:
         if self.pk is None:
@@ -99,7 +110,7 @@ class AuditContext:
 
     @property
     def operation_id(self) -> int:
-        return self.op.materialise()
+        return self.op.mark_written()
 
     @property
     def uuid(self) -> uuid_module.UUID:
@@ -130,12 +141,18 @@ def _finish(op: OperationState) -> None:
     """At the end of an operation: the events of units whose inherited values it changed, its
     finish time; at the end of the outermost one, the change log's sequence numbers."""
     from . import changelog
+    from .models.operations import Operation
 
     changelog.flush_effective(op)
-    if op.pk is not None:
-        from .models.operations import Operation
-
-        Operation.objects.filter(pk=op.pk).update(finished_at=timezone.now())
+    if not op.wrote:
+        # Nothing refers to it: an operation that changed nothing is not recorded. (One plain
+        # DELETE: the ORM's would first look for references in every history table.)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM registry_operation WHERE id = %s", [op.pk])
+        (op.root or op).operation_ids.remove(op.pk)
+        op.pk = None
+    else:
+        Operation.objects.filter(pk=op.pk).update(finished_at=timezone.now(), provenance=op.provenance)
     if op.root is None and op.events_written:
         changelog.assign_sequence(op.operation_ids)
         op.events_written = False
@@ -182,6 +199,9 @@ def audit_context(*, actor, reason: str, origin: str, kind: str | None = None, p
     )
     ctx = AuditContext(actor=op.actor, reason=reason, origin=origin, op=op)
     with transaction.atomic():
+        # Written first, at the operation's own level of the transaction: a savepoint rolled back
+        # inside it (a refused service call that the caller handles) cannot take the row with it.
+        op.materialise()
         token = _current.set(ctx)
         try:
             yield ctx

@@ -23,9 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
-import json
+import itertools
+import operator
 import uuid
 
+import orjson
 from django.db import connection
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
@@ -71,13 +73,18 @@ def _empties(model) -> dict:
 
 
 def empty_value(f):
-    """The value a field has when nothing was said: what a created event leaves out."""
+    """The value a field has when nothing was said: what a created event leaves out (none, empty
+    text, false, an empty list). A nullable list keeps [] apart from none: in the file, an empty
+    collection element is not the same as no element."""
     if f.null:
         return None
-    if f.get_internal_type() == "BooleanField":
+    kind = f.get_internal_type()
+    if kind == "BooleanField":
         return False
-    if f.get_internal_type() in ("CharField", "TextField"):
+    if kind in ("CharField", "TextField"):
         return ""
+    if kind in ("ArrayField", "JSONField"):
+        return []
     return None
 
 
@@ -100,7 +107,7 @@ def _diff(model, old: dict | None, new: dict | None) -> dict:
     if old is None or new is None:
         side = new if old is None else old
         empties = _empties(model)
-        present = {k: v for k, v in side.items() if v != empties.get(k) and v != []}
+        present = {k: v for k, v in side.items() if v != empties.get(k)}
         return {k: [None, v] for k, v in present.items()} if old is None else {k: [v, None] for k, v in present.items()}
     return {k: [old.get(k), v] for k, v in new.items() if k in old and old[k] != v}
 
@@ -172,27 +179,84 @@ def record(model, rows, *, operation_id: int | None = None, event_model=None) ->
     return write_events(events, operation_id=operation_id, event_model=event_model)
 
 
+def record_created(model, objs) -> int:
+    """`record` for rows just created in bulk (the import and the generator: ~180,000 rows): the
+    same events, built in one pass over each row's attributes (dates stay dates until the JSON is
+    written)."""
+    entity = _entity(model)
+    label = model._meta.label_lower
+    empties = _empties(model)
+    names = tuple(empties)
+    empty_values = tuple(empties.values())
+    getter = operator.itemgetter(*names)
+    kind = _kind(entity, None, {}, {})
+    unit_ids = None
+    if entity == EventEntity.MESSAGE_TYPE_LINK:
+        unit_ids = _unit_ids_for_links([(o.pk, None, None, {"location_number_id": o.location_number_id}) for o in objs])
+    events = []
+    for obj in objs:
+        values = getter(obj.__dict__)
+        # Compare and pick in C: only the few non-empty values reach the Python loop.
+        present = itertools.compress(zip(names, values, strict=True), map(operator.ne, values, empty_values))
+        changes = {name: [None, value] for name, value in present}
+        if entity == EventEntity.UNIT:
+            unit_id = obj.pk
+        elif entity == EventEntity.LOCATION_NUMBER:
+            unit_id = obj.unit_id
+        elif unit_ids is not None:
+            unit_id = unit_ids.get(obj.location_number_id)
+        else:
+            unit_id = None
+        events.append((entity, label, str(obj.pk), unit_id, kind, changes))
+    return write_events(events)
+
+
 def write_events(events, *, operation_id: int | None = None, event_model=None) -> int:
     """events: (entity, model label, object id, unit id, kind, changes)."""
     if not events:
         return 0
+    first = None
     if operation_id is None:
         ctx = require_context()
         operation_id = ctx.operation_id
-        ctx.root.events_written = True
+        root = ctx.root
+        root.events_written = True
+        first = _numbers_at_insert(root, len(events))
     event_model = event_model or ChangeEvent
+    now = timezone.now() if first is not None else None
     if len(events) < COPY_THRESHOLD:
         event_model.objects.bulk_create([
-            event_model(operation_id=operation_id, entity=e, model=m, object_id=o, unit_id=u, kind=k, changes=c)
-            for e, m, o, u, k, c in events
+            event_model(operation_id=operation_id, entity=e, model=m, object_id=o, unit_id=u, kind=k, changes=c,
+                        seq=None if first is None else first + i, sequenced_at=now)
+            for i, (e, m, o, u, k, c) in enumerate(events)
         ])
     else:
         table = connection.ops.quote_name(event_model._meta.db_table)
-        sql = f"COPY {table} (operation_id, entity, model, object_id, unit_id, kind, changes) FROM STDIN"
+        sql = (f"COPY {table} (operation_id, entity, model, object_id, unit_id, kind, changes, seq, sequenced_at) "
+               "FROM STDIN")
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as pipe:
-            for e, m, o, u, k, c in events:
-                pipe.write_row((operation_id, e, m, o, u, k, json.dumps(c, ensure_ascii=False)))
+            for i, (e, m, o, u, k, c) in enumerate(events):
+                pipe.write_row((operation_id, e, m, o, u, k, orjson.dumps(c).decode(),
+                                None if first is None else first + i, now))
     return len(events)
+
+
+def _numbers_at_insert(root, count: int) -> int | None:
+    """The first of `count` sequence numbers for events about to be inserted, or None to number
+    them when the operation ends. An operation that writes events in bulk (an import, the
+    generator) takes the lock at its first bulk write and numbers from then on at insert: that
+    saves rewriting ~180,000 rows at the end, and other writers wait for its commit at their own
+    numbering step, as they would for any lock holder (ADR 0008)."""
+    if root.next_seq is None:
+        if count < COPY_THRESHOLD:
+            return None
+        assign_sequence(root.operation_ids)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(seq), 0) FROM registry_changeevent")
+            root.next_seq = cursor.fetchone()[0] + 1
+    first = root.next_seq
+    root.next_seq += count
+    return first
 
 
 def assign_sequence(operation_ids) -> int:

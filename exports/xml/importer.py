@@ -385,7 +385,6 @@ def import_sor_file(path, *, actor=None, reason: str, dry_run: bool = False, ori
             from registry.services.units import advance_sor_id_sequence
 
             advance_sor_id_sequence()
-            result.operation_id = ctx.op.pk  # None when the file changed nothing
     except _RollBack:
         pass
     except SorFileError as exc:
@@ -394,6 +393,7 @@ def import_sor_file(path, *, actor=None, reason: str, dry_run: bool = False, ori
     except IntegrityError as exc:
         result.errors.append(RecordError(None, _("Databasen afviste data: %(msg)s") % {"msg": exc}))
     else:
+        result.operation_id = ctx.op.pk  # None when the file changed nothing (the operation was removed)
         if result.operation_id:
             result.counts["events_written"] = ChangeEvent.objects.filter(operation_id=result.operation_id).count()
     if result.errors:

@@ -8,6 +8,7 @@ same transaction. Neither is register data, so neither has history of its own.
 import uuid
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -29,8 +30,8 @@ class OperationKind(models.TextChoices):
 class Operation(models.Model):
     """One recorded action: every history row and change event points to exactly one.
 
-    Created in the same transaction as its first write, so an operation that was rolled back
-    leaves no row, and one that wrote nothing is not recorded at all. `uuid` is the id shown to
+    Written when it opens, in its own transaction, and removed when it ends if nothing was
+    written under it: an operation that was rolled back or changed nothing leaves no row. `uuid` is the id shown to
     staff (it was the history rows' batch id before operations had a table). Consequence: a
     nightly run that applies several change-sets is a parent operation committed on its own,
     with one child operation per set, each in its own transaction."""
@@ -99,7 +100,7 @@ class ChangeEvent(models.Model):
     # The unit the event concerns (the unit itself, or the unit of a location number); none for codes.
     unit_id = models.BigIntegerField(_("SOR-ID"), null=True, blank=True)
     kind = models.CharField(_("hændelse"), max_length=32, choices=EventKind.choices)
-    changes = models.JSONField(_("ændringer"), default=dict)
+    changes = models.JSONField(_("ændringer"), default=dict, encoder=DjangoJSONEncoder)
     # The clock when `seq` was assigned, immediately before the commit and under the same lock,
     # so it never decreases along `seq` (see ADR 0008 for why not track_commit_timestamp).
     sequenced_at = models.DateTimeField(_("registreret"), null=True, blank=True)

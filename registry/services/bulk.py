@@ -22,8 +22,7 @@ def _before_create(model, objs, ctx) -> None:
 
 
 def _record_created(model, objs) -> None:
-    attnames = changelog.tracked_attnames(model)
-    changelog.record(model, [(obj.pk, None, None, changelog.values_of(obj, attnames)) for obj in objs])
+    changelog.record_created(model, objs)
 
 
 def bulk_create(model, objs, *, batch_size: int = 2000):

@@ -3,6 +3,7 @@ lost workers, failures and the "run now" service."""
 
 import datetime as dt
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from exports import activation, formats, pipeline, tasks
 from exports.models import ExportRun
 from registry.errors import DomainError, NotAllowed
+from registry.models import ChangeEvent, Operation
+from registry.selectors import changelog_position
 from registry.services.units import unit_update
 
 from .chain_helpers import DAY, nightly, snapshot_files, visible_entries
@@ -217,6 +220,24 @@ def test_registered_activators_run_before_the_build_and_are_logged(export_root, 
     assert b"11112222" in (export_root / "latest" / "SorEntity_daily.csv").read_bytes()
     history = unit.history.order_by("-history_id").first()
     assert history.origin == "task" and history.history_change_reason == "planlagt ændring"
+    # The activator's work is its own operation, a child of the run's operation.
+    child = Operation.objects.get(pk=history.operation_id)
+    assert child.kind == "task" and child.parent is not None and child.parent.kind == "task"
+    assert "Natlig aktivering" in child.parent.reason and child.parent.finished_at is not None
+    # The file was built after the activation: its snapshot's log position includes that event.
+    assert run.changelog_position >= ChangeEvent.objects.filter(operation=child).order_by("-seq").first().seq
+
+
+@pytest.mark.django_db
+def test_a_run_records_the_change_log_position_of_its_snapshot(export_root, register,
+                                                              django_capture_on_commit_callbacks):
+    position = changelog_position()
+    assert position > 0
+    run = nightly(DAY, django_capture_on_commit_callbacks)
+    assert run.status == S.SUCCEEDED, run.error
+    assert run.changelog_position == position
+    manifest = json.loads((export_root / "latest" / "manifest.json").read_text())
+    assert manifest["changelog_position"] == position
 
 
 @pytest.mark.django_db

@@ -260,3 +260,58 @@ def test_a_reader_paging_during_concurrent_writers_sees_every_event_once(make_tr
     assert seen == everything == list(range(start + 1, start + 1 + len(everything)))
     assert pages > 10  # the reader really read while the writers wrote
     assert not ChangeEvent.objects.filter(seq__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_sor_changelog_prints_the_events_after_a_position_as_json_with_sor_ids_as_strings(make_tree, capsys):
+    import json
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    start = changelog_position()
+    ie = make_tree()["ie"]
+    unit_update(**CMD, unit=ie.pk, changes={"name": "Nyt navn"})
+    call_command("sor_changelog", after=start, limit=10000, unit=ie.pk, json=True)
+    out = json.loads(capsys.readouterr().out)
+    assert out["after"] == start and out["events"][-1]["seq"] == out["last"]
+    assert [e["kind"] for e in out["events"]] == ["created", "changed"]
+    assert out["events"][-1]["unit"] == str(ie.pk) and out["events"][-1]["changes"]["name"][1] == "Nyt navn"
+    call_command("sor_changelog", after=out["last"], json=True)
+    assert json.loads(capsys.readouterr().out)["events"] == []
+    with pytest.raises(CommandError, match="--limit"):
+        call_command("sor_changelog", limit=0)
+
+
+@pytest.mark.django_db
+def test_bulk_and_copy_created_rows_are_logged_exactly_as_a_single_save_logs_them(make_tree):
+    from registry import identifiers as ids
+    from registry.models import OwnerType
+    from registry.services import bulk
+
+    def owner(seq):
+        sor_id = ids.sor_id_for_sequence(seq)
+        return Unit(sor_id=sor_id, level="IE", owner_id=sor_id, name="Lægerne Østergade",
+                    owner_type=OwnerType.objects.get(name_da="privat"), region=Region.objects.get(code="1081"),
+                    postal_present=True, postal_street_name="Østergade", replaces=[], ancestors=[],
+                    specialities=[{"code": "408443003", "type": "51000095001"}],
+                    from_date=dt.date(2020, 1, 1), first_from_date=dt.date(2020, 1, 1), location_mode="none")
+
+    start = changelog_position()
+    with audit_context(**CMD):
+        owner(800001).save(force_insert=True)  # the one-row path: signals
+    with audit_context(**CMD):
+        bulk.bulk_create(Unit, [owner(800002)])
+    with audit_context(**CMD):
+        bulk.copy_create(Unit, [owner(800003 + i) for i in range(changelog.COPY_THRESHOLD + 5)])
+
+    def changes(seq):
+        found = ChangeEvent.objects.get(model="registry.unit", object_id=str(ids.sor_id_for_sequence(seq)))
+        assert found.kind == "created"
+        return {k: v for k, v in found.changes.items() if k != "owner_id"}
+
+    assert changes(800001) == changes(800002) == changes(800003)
+    assert changes(800001)["replaces"] == [None, []]  # an empty collection is not "no collection"
+    assert "cvr" not in changes(800001)  # empty values are left out
+    seqs = list(ChangeEvent.objects.filter(seq__gt=start).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(start + 1, start + 1 + changelog.COPY_THRESHOLD + 7))

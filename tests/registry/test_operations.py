@@ -144,3 +144,21 @@ def test_the_code_lists_of_the_migration_are_one_operation_with_an_event_per_cod
     assert not events.filter(seq__isnull=True).exists()
     region = events.get(model="registry.region", object_id=str(first.id))
     assert region.kind == "created" and region.changes["code"] == [None, first.code]
+
+
+def test_a_refused_step_rolled_back_inside_an_operation_does_not_take_the_operation_with_it(make_tree):
+    tree = make_tree()
+    with audit_context(**CMD) as ctx:
+        try:
+            with transaction.atomic():  # a step that wrote, then was refused, and is handled
+                unit_update(**CMD, unit=tree["si"].pk, changes={"name": "Forkert"})
+                raise RuntimeError("afvist")
+        except RuntimeError:
+            pass
+        unit_update(**CMD, unit=tree["oe"].pk, changes={"name": "Rigtigt"})
+    connection.check_constraints()  # the deferred foreign keys hold: the operation row is there
+    row = Unit.objects.get(pk=tree["oe"].pk).history.order_by("-history_id").first()
+    assert row.operation_id == ctx.operation_id and Operation.objects.filter(pk=ctx.operation_id).exists()
+    assert Unit.objects.get(pk=tree["si"].pk).name != "Forkert"
+    assert list(ChangeEvent.objects.filter(operation_id=ctx.operation_id).values_list("object_id", flat=True)) == [
+        str(tree["oe"].pk)]
