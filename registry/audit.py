@@ -26,17 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.signals import pre_create_historical_record
 
-from .models.operations import OperationKind
-
-
-class Origin(models.TextChoices):
-    ADMIN = "admin", _("administration")
-    IMPORT = "import", _("import")
-    TASK = "task", _("baggrundsjob")
-    COMMAND = "command", _("kommando")
-    API = "api", _("API")
-    MIGRATION = "migration", _("migrering")
-
+from .models.operations import OperationKind, Origin
 
 # The kind an operation gets when its caller names only the origin.
 DEFAULT_KIND = {
@@ -144,6 +134,8 @@ def _finish(op: OperationState) -> None:
     from .models.operations import Operation
 
     changelog.flush_effective(op)
+    if op.wrote and not _referenced(op.pk):
+        op.wrote = False  # what it wrote was rolled back (a dry run inside it): nothing is left
     if not op.wrote:
         # Nothing refers to it: an operation that changed nothing is not recorded. (One plain
         # DELETE: the ORM's would first look for references in every history table.)
@@ -156,6 +148,23 @@ def _finish(op: OperationState) -> None:
     if op.root is None and op.events_written:
         changelog.assign_sequence(op.operation_ids)
         op.events_written = False
+
+
+def _referenced(operation_id: int) -> bool:
+    """Whether any row still points to the operation (one query over the event, operation and
+    history tables' indexed operation columns)."""
+    from simple_history.models import registered_models
+
+    from .models.operations import ChangeEvent, Operation
+
+    tables = [ChangeEvent._meta.db_table] + [
+        m.history.model._meta.db_table for m in registered_models.values() if m._meta.app_label == "registry"]
+    checks = " OR ".join(f"EXISTS (SELECT 1 FROM {connection.ops.quote_name(t)} WHERE operation_id = %s)"
+                         for t in tables)
+    checks += f" OR EXISTS (SELECT 1 FROM {Operation._meta.db_table} WHERE parent_id = %s)"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {checks}", [operation_id] * (len(tables) + 1))
+        return cursor.fetchone()[0]
 
 
 @contextlib.contextmanager

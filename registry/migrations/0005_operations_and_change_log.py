@@ -66,7 +66,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name='operations-id')),
                 ('kind', models.CharField(choices=[('admin_edit', 'redigering i administrationen'), ('admin_bulk', 'massehandling i administrationen'), ('spreadsheet_import', 'regnearksimport'), ('xml_import', 'XML-import'), ('change_set', 'ændringssæt'), ('change_request', 'rettelsesanmodning'), ('merge', 'sammenlægning af dubletter'), ('task', 'baggrundsjob'), ('command', 'kommando'), ('api', 'API'), ('migration', 'migrering')], max_length=24, verbose_name='art')),
-                ('origin', models.CharField(max_length=16, verbose_name='oprindelse')),
+                ('origin', models.CharField(choices=[('admin', 'administration'), ('import', 'import'), ('task', 'baggrundsjob'), ('command', 'kommando'), ('api', 'API'), ('migration', 'migrering')], max_length=16, verbose_name='oprindelse')),
                 ('reason', models.TextField(verbose_name='begrundelse')),
                 ('provenance', models.JSONField(blank=True, default=dict, verbose_name='proveniens')),
                 ('started_at', models.DateTimeField(verbose_name='startet')),

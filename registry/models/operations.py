@@ -13,6 +13,17 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class Origin(models.TextChoices):
+    """Where a write came from (also on every history row)."""
+
+    ADMIN = "admin", _("administration")
+    IMPORT = "import", _("import")
+    TASK = "task", _("baggrundsjob")
+    COMMAND = "command", _("kommando")
+    API = "api", _("API")
+    MIGRATION = "migration", _("migrering")
+
+
 class OperationKind(models.TextChoices):
     ADMIN_EDIT = "admin_edit", _("redigering i administrationen")
     ADMIN_BULK = "admin_bulk", _("massehandling i administrationen")
@@ -38,7 +49,7 @@ class Operation(models.Model):
 
     uuid = models.UUIDField(_("operations-id"), default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(_("art"), max_length=24, choices=OperationKind.choices)
-    origin = models.CharField(_("oprindelse"), max_length=16)
+    origin = models.CharField(_("oprindelse"), max_length=16, choices=Origin.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("udført af"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField(_("begrundelse"))
@@ -56,7 +67,9 @@ class Operation(models.Model):
         indexes = [models.Index(fields=["-started_at", "-id"], name="operation_started")]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M} ({str(self.uuid)[:8]})"
+        from django.utils import timezone
+
+        return f"{self.get_kind_display()} {timezone.localtime(self.started_at):%d-%m-%Y %H:%M} (nr. {self.pk})"
 
 
 class EventEntity(models.TextChoices):

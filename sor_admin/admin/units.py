@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from registry.audit import audit_context
 from registry.errors import DomainError
 from registry.inheritance import VIRTUAL_FIELDS
-from registry.models import ADDRESS_FIELDS, LocationNumber, OperationKind, Unit
+from registry.models import ADDRESS_FIELDS, ChangeEvent, EventKind, LocationNumber, OperationKind, Unit
 from registry.permissions import CONTACT_FIELDS
 from registry.selectors import ancestors_of, unit_as_of, unit_effective_values, unit_list, unit_search_q
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_update
@@ -570,7 +570,17 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
             else:
                 context.update(self._as_of(obj, day))
         context["location_entries"] = self._location_number_history(obj)
+        context["inherited_rows"] = self._inherited_changes(obj)
         return context
+
+    def _inherited_changes(self, obj, limit=50):
+        """The newest change-log events in which this unit's inherited values changed because
+        something above it changed (its own rows do not show those)."""
+        from .operations import event_rows
+
+        events = (ChangeEvent.objects.filter(unit_id=obj.pk, kind=EventKind.EFFECTIVE_CHANGED)
+                  .select_related("operation__actor").order_by("-seq")[:limit])
+        return event_rows(events)
 
     def _as_of(self, obj, day):
         end_of_day = timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min)) \

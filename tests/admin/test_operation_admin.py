@@ -39,9 +39,39 @@ def test_a_history_entry_links_to_its_operation_page_listing_the_rows_it_touched
     assert events == {(str(tree["ie"].pk), "changed")} | {(str(tree[k].pk), "effective_changed")
                                                           for k in ("si", "oe", "leaf")}
     own = next(r for r in rows if r["event"].kind == "changed")
-    assert ("email", "klinik@example.dk", "ny@example.dk") in own["changes"]
+    assert ("e-mail", "klinik@example.dk", "ny@example.dk") in own["changes"]
+    assert own["object"]["text"] == f"Lægerne Østergade ({tree['ie'].pk})"
+    inherited = next(r for r in rows if r["event"].object_id == str(tree["leaf"].pk))
+    assert ("nedarvet elektroniske adresser: e-mail", "klinik@example.dk", "ny@example.dk") in inherited["changes"]
     text = text_of(page)
-    assert "Ny e-mail fra klinikken" in text and "support" in text and "4 rækker ændret" in text
+    assert "Ny e-mail fra klinikken" in text and "support" in text and "administration" in text
+    assert "1 række ændret; 3 enheder med ændrede nedarvede værdier" in text
+
+
+def test_the_operation_page_names_codes_location_numbers_and_dates_as_staff_know_them(make_tree, guest):
+    from registry.models import Municipality
+    from registry.services.location_numbers import location_number_assign
+    from tests.factories import gln, location_codes
+
+    tree = make_tree()
+    location_number_assign(**CMD, unit=tree["si"], gln=gln(5), **location_codes())
+    op = Operation.objects.order_by("-id").first()
+    rows = client_for(guest).get(f"/admin/registry/operation/{op.pk}/change/").context["rows"]
+    ln_row = next(r for r in rows if r["event"].entity == "location_number")
+    assert ln_row["object"]["text"] == gln(5) and ln_row["object"]["unit"].startswith("Lægerne Østergade klinik")
+    changes = {label: new for label, _old, new in ln_row["changes"]}
+    assert changes["region"] == str(location_codes()["region"])  # a code's name, not its database id
+    assert re.fullmatch(r"\d\d-\d\d-\d{4}", changes["gældende fra"])
+    migration = Operation.objects.filter(kind="migration").order_by("id").first()
+    municipality = Municipality.objects.order_by("pk").first()
+    page = client_for(guest).get(f"/admin/registry/operation/{migration.pk}/change/?p=1")
+    assert page.context["page"].paginator.num_pages > 1
+    found = ChangeEvent.objects.filter(operation=migration, model="registry.municipality").order_by("id").first()
+    index = list(ChangeEvent.objects.filter(operation=migration).order_by("id").values_list("id", flat=True)).index(found.id)
+    page = client_for(guest).get(f"/admin/registry/operation/{migration.pk}/change/?p={index // 100 + 1}")
+    row = next(r for r in page.context["rows"] if r["event"].id == found.id)
+    assert row["object"]["text"] == str(municipality)
+    assert dict((label, new) for label, _o, new in row["changes"])["region"] == str(municipality.region)
 
 
 def test_the_operation_page_is_paginated_and_reads_only_its_own_events(make_tree, sor_admin):
@@ -81,3 +111,20 @@ def test_a_command_operation_shows_no_actor_and_its_kind(make_tree, guest):
     page = client_for(guest).get(f"/admin/registry/operation/{op.pk}/change/")
     assert page.status_code == 200
     assert re.search(r'id="operation-kind">\s*kommando', page.content.decode())
+
+
+def test_a_child_units_history_shows_what_it_inherited_from_a_change_above_and_links_the_operation(
+        make_tree, support, guest):
+    tree = make_tree()
+    unit_update(actor=support, reason="Nyt telefonnummer til hele klinikken", origin="admin", unit=tree["ie"].pk,
+                changes={"phone": "11223344"})
+    op = Operation.objects.order_by("-id").first()
+    page = client_for(guest).get(f"/admin/registry/unit/{tree['leaf'].pk}/history/")
+    rows = page.context["inherited_rows"]
+    assert [r["event"].operation_id for r in rows] == [op.pk]
+    assert ("nedarvet elektroniske adresser: telefon", "98765432", "11223344") in rows[0]["changes"]
+    html = page.content.decode()
+    table = html[html.index('id="inherited-history"'):]
+    assert f'href="/admin/registry/operation/{op.pk}/change/"' in table
+    assert "Nyt telefonnummer til hele klinikken" in table and "support" in table
+    assert client_for(guest).get(f"/admin/registry/unit/{tree['ie'].pk}/history/").context["inherited_rows"] == []

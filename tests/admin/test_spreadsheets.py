@@ -18,7 +18,7 @@ from django.test import Client
 from stdnum import ean
 
 from registry.identifiers import sor_id_for_sequence
-from registry.models import Operation, Unit
+from registry.models import ChangeEvent, Operation, Unit
 from registry.resources import SOR_ID_HEADER, UnitResource
 from registry.services.location_numbers import location_number_assign
 from registry.services.units import unit_update
@@ -190,10 +190,13 @@ def test_preview_shows_old_and_new_values_and_writes_nothing(make_tree, sor_admi
         if int(row[SOR_ID_HEADER]) == tree["oe"].pk:
             row["Navn"] = "Lægerne Østergade, afdeling Nord"
     before = history_count()
+    operations, events = Operation.objects.count(), ChangeEvent.objects.count()
 
     preview = upload(client, csv_bytes(rows))
 
     assert preview.status_code == 200
+    # A preview is not an import: no operation, no change-log event is left behind.
+    assert (Operation.objects.count(), ChangeEvent.objects.count()) == (operations, events)
     assert problems(preview) == []
     changes = {c["sor_id"]: c["changes"] for c in preview.context["sheet_changes"]}
     assert changes == {
