@@ -22,6 +22,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from registry.errors import DomainError
+from sor_admin.admin.base import ReadOnlyAdminMixin
 
 from . import pipeline, publish
 from .models import ExportRun
@@ -49,7 +50,7 @@ class RunNowForm(forms.Form):
 
 
 @admin.register(ExportRun)
-class ExportRunAdmin(admin.ModelAdmin):
+class ExportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "snapshot_date", "status_badge", "trigger", "step_display", "started_at", "finished_at",
                     "duration_display", "summary", "decision")
     list_display_links = ("id", "snapshot_date")
@@ -77,16 +78,7 @@ class ExportRunAdmin(admin.ModelAdmin):
         "published_dir", "staging_dir", "counts_table", "log_text", "error_text", "task_id",
     )
 
-    # -- permissions: read-only rows, custom permissions for the workflow ---------------------------
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+    # -- permissions: read-only rows (ReadOnlyAdminMixin), custom permissions for the workflow --------
     def has_run_permission(self, request):
         return request.user.has_perm("exports.run_export")
 

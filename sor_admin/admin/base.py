@@ -175,3 +175,16 @@ class SorModelAdmin(ServiceAdminMixin, ObjectActionMixin, admin.ModelAdmin):
     """Base of the register's admins."""
 
     show_full_result_count = False
+
+
+class ReadOnlyAdminMixin:
+    """Rows staff read but never add, change or delete in the admin (runs, operations)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.models import ChangeEvent, EventEntity, EventKind, LocationNumber, Operation, Unit
 
+from .base import ReadOnlyAdminMixin
 from .history import format_value
 
 EVENTS_PER_PAGE = 100
@@ -134,7 +135,7 @@ def _object_cell(e, units, lns, code_objs) -> dict:
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):
+class OperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "started_at", "actor", "origin", "short_reason", "parent_link")
     list_filter = ("kind", "origin")
     search_fields = ("reason", "=uuid", "=actor__username")
@@ -147,15 +148,6 @@ class OperationAdmin(admin.ModelAdmin):
         if term.isdigit():  # an operation's number, as the history pages show it
             queryset |= self.model.objects.filter(pk=int(term))
         return queryset, duplicates
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("begrundelse"))
     def short_reason(self, obj):
