@@ -31,8 +31,10 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from registry.inheritance import location_number_valid_on
 from registry.models import ClinicalSpeciality, Level, Unit
 from registry.selectors import owner_tree
+from registry.status import UnitStatus, unit_status
 
 from .formats import register
 
@@ -90,8 +92,8 @@ def _type_name(code_row) -> str:
 
 
 def included_on(unit: Unit, day: dt.date) -> bool:
-    """Active, pending closure or future on `day`: everything but units whose closure took effect."""
-    return unit.to_date is None or unit.to_date >= day
+    """Planned, active or closing on `day`: everything but units whose closure took effect."""
+    return unit_status(unit, day) != UnitStatus.CLOSED
 
 
 def tree_order(units: list[Unit]) -> list[Unit]:
@@ -155,7 +157,8 @@ class CsvFormat:
                     if unit.level == Level.OWNER:
                         counts["owners"] += 1
                     own_numbers = sorted(
-                        (ln for ln in resolver.location_numbers.get(unit.sor_id, []) if _valid_on(ln, snapshot_date)),
+                        (ln for ln in resolver.location_numbers.get(unit.sor_id, [])
+                         if location_number_valid_on(ln, snapshot_date)),
                         key=lambda ln: ln.gln,
                     )
                     for ln in own_numbers:
@@ -183,9 +186,7 @@ class CsvFormat:
         entity_type_name = _type_name(unit.owner_type if unit.level == Level.OWNER else unit.entity_type)
 
         virtual = resolver.virtual(unit).value or {}
-        location = resolver.location_number(unit).value
-        if location is not None and not _valid_on(location, resolver.day):
-            location = None  # only a location number valid on the snapshot date is effective
+        location = resolver.location_number(unit).value  # only a number valid on the snapshot date
         specialities = [speciality_names.get(item.get("code"), item.get("code") or "")
                         for item in (unit.specialities or [])][:SPECIALITY_SLOTS]
         specialities += [""] * (SPECIALITY_SLOTS - len(specialities))
@@ -208,6 +209,3 @@ class CsvFormat:
                location.gln if location is not None else "", unit.provider_number, unit.shak]
         )
 
-
-def _valid_on(ln, day: dt.date) -> bool:
-    return (ln.from_date is None or ln.from_date <= day) and (ln.to_date is None or ln.to_date >= day)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import Q
+from django.utils import timezone
+
 from .models import ADDRESS_FIELDS, LocationMode
 
 VIRTUAL_FIELDS = ("email", "website", "phone", "fax")
@@ -41,19 +44,38 @@ def virtual_of(unit) -> dict:
     return {name: getattr(unit, name) for name in VIRTUAL_FIELDS}
 
 
+def location_number_valid_on(ln, day: dt.date) -> bool:
+    """A location number is valid from its from-date through its to-date (inclusive); a missing
+    from-date means "since the unit started"."""
+    return (ln.from_date is None or ln.from_date <= day) and (ln.to_date is None or ln.to_date >= day)
+
+
+def location_number_valid_q(day: dt.date) -> Q:
+    """`location_number_valid_on` as a filter on location numbers."""
+    return (Q(from_date__isnull=True) | Q(from_date__lte=day)) & (Q(to_date__isnull=True) | Q(to_date__gte=day))
+
+
+def _newest(location_numbers):
+    return sorted(location_numbers, key=lambda ln: ((ln.from_date or dt.date.min), ln.pk))[-1]
+
+
 def location_number_on(location_numbers, day: dt.date | None):
-    """The location number of a unit valid on `day` (or the newest when none is valid)."""
+    """The unit's current own location number on `day` (today when None): the one valid that day
+    (the latest to start, if several). None when none is valid: the unit has no own number that
+    day (a closed number is never current, nor one that starts later)."""
+    day = day or timezone.localdate()
+    valid = [ln for ln in location_numbers if location_number_valid_on(ln, day)]
+    return _newest(valid) if valid else None
+
+
+def location_number_in_file(location_numbers, day: dt.date):
+    """The own location number the SOR file writes for a unit on `day`: the current one, and when
+    none is valid, the newest with its dates (SDS's files show closed numbers that way; the round
+    trip of their samples depends on it, see docs/sor-xml-format-choices.md). Only the XML uses
+    this; everything that routes or shows the current number uses `location_number_on`."""
     if not location_numbers:
         return None
-    if day is None:
-        open_ones = [ln for ln in location_numbers if ln.to_date is None]
-        return (open_ones or sorted(location_numbers, key=lambda ln: ln.pk))[-1]
-    valid = [
-        ln for ln in location_numbers
-        if (ln.from_date is None or ln.from_date <= day) and (ln.to_date is None or ln.to_date >= day)
-    ]
-    pool = valid or location_numbers
-    return sorted(pool, key=lambda ln: ((ln.from_date or dt.date.min), ln.pk))[-1]
+    return location_number_on(location_numbers, day) or _newest(location_numbers)
 
 
 class Resolver:
@@ -63,7 +85,7 @@ class Resolver:
     def __init__(self, units: dict, location_numbers: dict | None = None, day: dt.date | None = None):
         self.units = units
         self.location_numbers = location_numbers or {}
-        self.day = day
+        self.day = day or timezone.localdate()
         self._memo: dict[tuple[str, int], Resolved] = {}
 
     def _parent(self, unit):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from registry.inheritance import location_number_on
+from registry.inheritance import location_number_in_file
 
 from .names import V1_DECLARATIONS, V2_DECLARATIONS, root_start_tag
 from .writer import XmlTextWriter
@@ -272,7 +272,7 @@ class SorXmlBuilder:
         if u.owner_type_id is not None:
             w.leaf(n.owner_type, self.owner_types[u.owner_type_id])
         if u.location_mode == "own":
-            ln = location_number_on(self.lns.get(u.sor_id, ()), self.day)
+            ln = location_number_in_file(self.lns.get(u.sor_id, ()), self.day)
             if ln is not None:
                 self._ean_entity(ln)
         self._address(u, "postal", n.postal)
@@ -353,7 +353,7 @@ class SorXmlBuilder:
             w.empty(n.option)
             return
         w.start(n.option)
-        ln = location_number_on(self.lns.get(u.sor_id, ()), self.day) if mode == "own" else None
+        ln = location_number_in_file(self.lns.get(u.sor_id, ()), self.day) if mode == "own" else None
         if ln is not None:
             self._ean_entity(ln)
         else:

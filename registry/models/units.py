@@ -192,6 +192,3 @@ class Unit(PostalAddressFields, VisitingAddressFields, ActivityAddressFields):
 
     def __str__(self):
         return f"{self.name} ({self.sor_id})"
-
-    def is_open_on(self, day) -> bool:
-        return (self.to_date is None or self.to_date >= day) and self.first_from_date <= day

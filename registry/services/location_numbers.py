@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from .. import identifiers as ids
@@ -107,7 +108,10 @@ def location_number_set_message_types(*, actor, reason: str, origin: str = Origi
 @transaction.atomic
 def location_number_close(*, actor, reason: str, origin: str = Origin.ADMIN, location_number: LocationNumber | int,
                           to_date: dt.date) -> LocationNumber:
-    """Close a location number (its unit stays open and, from then on, has none of its own)."""
+    """Close a location number (ToDate inclusive). Its unit stays open and, from the day after,
+    has no own number: when none of its own numbers is valid today or later, the unit is set to
+    "has none" (`location_mode=none`), never to "inherited", which would route its messages to
+    the parent without anyone choosing that."""
     with audit_context(actor=actor, reason=reason, origin=origin):
         ln = LocationNumber.objects.select_for_update().select_related("unit").get(pk=getattr(location_number, "pk", location_number))
         check_unit_change(actor, ln.unit, ["location_mode"])
@@ -117,4 +121,11 @@ def location_number_close(*, actor, reason: str, origin: str = Origin.ADMIN, loc
         ln.updated_at_date = today()
         ln.version += 1
         ln.save()
+        unit = Unit.objects.select_for_update().get(pk=ln.unit_id)
+        still_own = unit.location_numbers.filter(Q(to_date__isnull=True) | Q(to_date__gte=today())).exists()
+        if unit.location_mode == LocationMode.OWN and not still_own:
+            unit.location_mode = LocationMode.NONE
+            unit.version += 1
+            unit.updated_at_date = today()
+            unit.save()
         return ln

@@ -13,6 +13,7 @@ from ..audit import Origin, audit_context
 from ..errors import ConflictError, DomainError, NotAllowed, ValidationFailed
 from ..models import Level, LocationMode, Unit
 from ..permissions import check_perm, check_region, check_unit_change, region_scope
+from ..status import UnitStatus, unit_status
 from .validation import unit_messages
 
 # Fields a caller may set through unit_create/unit_update. Structure (level, parent, owner,
@@ -241,7 +242,7 @@ def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | in
         _check_parent(locked.level, parent)
         if parent.sor_id == locked.sor_id or locked.sor_id in parent.ancestors:
             raise DomainError(_("En enhed kan ikke flyttes ind under sig selv."))
-        if parent.to_date is not None and parent.to_date < today():
+        if unit_status(parent, today()) == UnitStatus.CLOSED:
             raise DomainError(_("%(parent)s er lukket; vælg en åben overordnet enhed.") % {"parent": parent})
         old_prefix = locked.ancestors + [locked.sor_id]
         locked.parent = parent

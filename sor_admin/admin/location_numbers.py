@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.audit import audit_context
 from registry.errors import DomainError
+from registry.inheritance import location_number_valid_q
 from registry.models import EdiMessageType, LocationNumber
 from registry.permissions import region_scope
 from registry.services.location_numbers import (
@@ -36,11 +37,10 @@ class ActiveFilter(admin.SimpleListFilter):
     parameter_name = "active"
 
     def lookups(self, request, model_admin):
-        return [("yes", _("aktiv")), ("no", _("lukket eller ikke aktiv"))]
+        return [("yes", _("gyldig i dag")), ("no", _("lukket, fremtidig eller ikke aktiv"))]
 
     def queryset(self, request, queryset):
-        today = timezone.localdate()
-        active = (Q(to_date__isnull=True) | Q(to_date__gte=today)) & Q(non_active=False)
+        active = location_number_valid_q(timezone.localdate()) & Q(non_active=False)
         if self.value() == "yes":
             return queryset.filter(active)
         if self.value() == "no":

@@ -11,7 +11,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminDateWidget
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,6 +26,7 @@ from registry.models import ADDRESS_FIELDS, ChangeEvent, EventKind, LocationNumb
 from registry.permissions import CONTACT_FIELDS
 from registry.selectors import ancestors_of, unit_as_of, unit_effective_values, unit_list, unit_search_q
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_update
+from registry.status import UnitStatus, status_q, unit_status
 
 from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error
 from .history import HistoryAdminMixin, build_entries, build_entries_for_pairs, format_value, newest_first
@@ -50,16 +50,8 @@ def can_edit_register_data(user) -> bool:
     return user.is_superuser or user.has_perm("registry.edit_register_data")
 
 
-def unit_status(unit, today=None) -> str:
-    today = today or timezone.localdate()
-    if unit.to_date is not None and unit.to_date < today:
-        return "closed"
-    if unit.from_date > today:
-        return "future"
-    return "open"
-
-
-STATUS_LABELS = {"open": _("åben"), "closed": _("lukket"), "future": _("fremtidig")}
+def status_today(unit) -> str:
+    return unit_status(unit, timezone.localdate())
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -67,16 +59,11 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return list(STATUS_LABELS.items())
+        return UnitStatus.choices
 
     def queryset(self, request, queryset):
-        today = timezone.localdate()
-        if self.value() == "open":
-            return queryset.filter(Q(to_date__isnull=True) | Q(to_date__gte=today), from_date__lte=today)
-        if self.value() == "closed":
-            return queryset.filter(to_date__lt=today)
-        if self.value() == "future":
-            return queryset.filter(from_date__gt=today)
+        if self.value() in UnitStatus.values:
+            return queryset.filter(status_q(self.value(), timezone.localdate()))
         return queryset
 
 
@@ -335,7 +322,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     @admin.display(description=_("status"))
     def status_display(self, obj):
-        return STATUS_LABELS[unit_status(obj)]
+        return UnitStatus(status_today(obj)).label
 
     # -- forms and permissions
 
@@ -392,7 +379,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     @admin.display(description=_("underenheder"))
     def children_list(self, obj):
-        children = list(obj.children.order_by("sor_id").only("sor_id", "name", "level", "to_date", "from_date")
+        children = list(obj.children.order_by("sor_id").only("sor_id", "name", "level", "to_date", "first_from_date")
                         [:CHILDREN_SHOWN + 1])
         if not children:
             return gettext("Ingen")
@@ -400,7 +387,8 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
         items = format_html_join(
             "", '<li><a href="{}">{}</a> ({}){}</li>',
             ((reverse(f"{self.admin_site.name}:registry_unit_change", args=[c.pk]), c.name, c.sor_id,
-              "" if unit_status(c) == "open" else f" — {STATUS_LABELS[unit_status(c)]}") for c in shown),
+              "" if status_today(c) == UnitStatus.ACTIVE else f" — {UnitStatus(status_today(c)).label}")
+             for c in shown),
         )
         more = ""
         if len(children) > CHILDREN_SHOWN:

@@ -2,17 +2,19 @@
 that does not grow with the page size (the register has ~150,000 units)."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib import admin
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from registry.audit import audit_context
 from registry.models import EntityType, Unit
 from registry.services import bulk
-from registry.services.units import allocate_sor_id, unit_close
+from registry.services.units import allocate_sor_id, unit_close, unit_create, unit_update
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +104,7 @@ def test_filters_by_level_region_owner_type_and_status(make_tree, admin_client_f
     assert found(owner__owner_type__id__exact=nord["ie"].owner_type_id) == {u.pk for u in [*nord.values(),
                                                                                           *hoved.values()]}
     assert found(status="closed") == {nord["leaf"].pk}
-    assert nord["leaf"].pk not in found(status="open")
+    assert nord["leaf"].pk not in found(status="active")
 
 
 def test_filter_choices_come_from_code_lists_not_from_the_units(make_tree, admin_client_for):
@@ -115,11 +117,44 @@ def test_filter_choices_come_from_code_lists_not_from_the_units(make_tree, admin
     assert {"niveau", "enhedstype", "region (administrativ)", "ejertype", "status"} <= set(map(str, specs))
 
 
-def test_changelist_shows_status_in_danish(make_tree, admin_client_for, sor_admin):
+def _status_cells(html: str) -> dict[int, str]:
+    """SOR-ID → the text of its row's status cell in the changelist table."""
+    cells = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S):
+        sor_id = re.search(r'name="_selected_action" value="(\d+)"', row)
+        status = re.search(r'<td class="field-status_display">(.*?)</td>', row, re.S)
+        if sor_id and status:
+            cells[int(sor_id.group(1))] = status.group(1).strip()
+    return cells
+
+
+def test_changelist_status_cells_say_planned_active_closing_and_closed_in_danish(make_tree, admin_client_for,
+                                                                               sor_admin):
     tree = make_tree()
+    today = timezone.localdate()
     unit_close(actor=sor_admin, reason="lukket", unit=tree["leaf"].pk, to_date=dt.date(2021, 1, 1))
-    html = admin_client_for.get("/admin/registry/unit/").content.decode()
-    assert "lukket" in html and "åben" in html
+    unit_close(actor=sor_admin, reason="lukkes", unit=tree["oe"].pk, to_date=today)  # ToDate is inclusive
+    planned = unit_create(actor=sor_admin, reason="ny", level="OE", parent=tree["si"], name="Kommer snart",
+                          from_date=today + dt.timedelta(days=1))
+    cells = _status_cells(admin_client_for.get("/admin/registry/unit/").content.decode())
+    assert cells[tree["leaf"].pk] == "lukket"
+    assert cells[tree["oe"].pk] == "lukkes"
+    assert cells[planned.pk] == "fremtidig"
+    assert cells[tree["si"].pk] == cells[tree["ie"].pk] == "aktiv"
+
+
+def test_status_filter_follows_the_first_from_date_not_the_date_of_the_latest_change(make_tree, admin_client_for,
+                                                                                    sor_admin):
+    tree = make_tree()
+    # A change dated tomorrow (FromDate) does not make a started unit "planned".
+    unit_update(actor=sor_admin, reason="ændring", unit=tree["oe"].pk,
+                changes={"from_date": timezone.localdate() + dt.timedelta(days=1)})
+
+    def found(status):
+        response = admin_client_for.get("/admin/registry/unit/", {"status": status})
+        return {u.pk for u in response.context["cl"].result_list}
+
+    assert tree["oe"].pk in found("active") and tree["oe"].pk not in found("planned")
 
 
 def test_a_unit_with_many_children_links_to_the_full_filtered_list(many_units, admin_client_for):

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from registry.models import (
     LocationMode,
+    LocationNumber,
     Unit,
 )
 from registry.selectors import owner_tree, unit_effective_values
@@ -71,13 +72,51 @@ def test_location_number_none_stops_inheritance_and_a_closed_number_is_not_effec
     assert unit_effective_values(tree["si"])["location_number"].value.gln == "5790000173624"
     assert unit_effective_values(tree["oe"])["location_number"].value is None
     assert unit_effective_values(tree["leaf"])["location_number"].value is None  # inherits "none"
-    location_number_close(location_number=ie_ln, to_date=dt.date(2024, 6, 30), **CMD)
     ie = Unit.objects.get(pk=tree["ie"].pk)
     assert unit_effective_values(ie, on=dt.date(2024, 6, 30))["location_number"].value.gln == "5790002401473"
-    # After its closing date the closed number is only the fallback "newest" one; the selector
-    # for a day after closing still names it, flagged by its to_date, so consumers see it closed.
-    after = unit_effective_values(ie, on=dt.date(2024, 7, 1))["location_number"].value
-    assert after.to_date == dt.date(2024, 6, 30)
+    location_number_close(location_number=ie_ln, to_date=dt.date(2024, 6, 30), **CMD)
+    ie = Unit.objects.get(pk=tree["ie"].pk)
+    # After its ToDate the closed number is not the owner's number any more: it has none.
+    after = unit_effective_values(ie, on=dt.date(2024, 7, 1))["location_number"]
+    assert after.value is None and after.how == "none"
+
+
+@pytest.mark.django_db
+def test_the_current_location_number_is_the_one_valid_on_the_day_at_every_edge(make_tree):
+    from registry.inheritance import location_number_in_file, location_number_on
+
+    tree = make_tree()
+    codes = location_codes()
+    old = location_number_assign(unit=tree["si"], gln="5790002401473", from_date=dt.date(2020, 1, 1),
+                                 **codes, **CMD)
+    location_number_close(location_number=old, to_date=dt.date(2024, 6, 30), **CMD)
+    location_number_assign(unit=tree["si"], gln="5790000173624", from_date=dt.date(2024, 7, 1), **codes, **CMD)
+    lns = list(LocationNumber.objects.filter(unit_id=tree["si"].pk).order_by("from_date"))
+    old, new = lns
+    assert location_number_on(lns, dt.date(2019, 12, 31)) is None  # before the first one starts
+    assert location_number_on(lns, dt.date(2020, 1, 1)) == old  # its FromDate
+    assert location_number_on(lns, dt.date(2024, 6, 30)) == old  # its ToDate (inclusive)
+    assert location_number_on(lns, dt.date(2024, 7, 1)) == new  # the day after: the successor
+    assert location_number_on([old], dt.date(2024, 7, 1)) is None  # closed, no successor: none
+    # Only the file keeps writing a closed number (with its dates), as SDS's own files do.
+    assert location_number_in_file([old], dt.date(2024, 7, 1)) == old
+    si = Unit.objects.get(pk=tree["si"].pk)
+    leaf = Unit.objects.get(pk=tree["leaf"].pk)
+    assert unit_effective_values(leaf, on=dt.date(2024, 6, 30))["location_number"].value == old
+    assert unit_effective_values(leaf, on=dt.date(2024, 7, 1))["location_number"].value == new
+    assert unit_effective_values(si, on=dt.date(2019, 6, 1))["location_number"].value is None
+
+
+@pytest.mark.django_db
+def test_a_location_number_starting_tomorrow_is_not_the_units_number_today(make_tree):
+    from django.utils import timezone
+
+    tree = make_tree()
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    location_number_assign(unit=tree["si"], gln="5790002401473", from_date=tomorrow, **location_codes(), **CMD)
+    si = Unit.objects.get(pk=tree["si"].pk)
+    assert unit_effective_values(si)["location_number"].value is None
+    assert unit_effective_values(si, on=tomorrow)["location_number"].value.gln == "5790002401473"
 
 
 @pytest.mark.django_db
@@ -107,3 +146,21 @@ def test_single_unit_resolution_is_two_queries_whatever_the_depth(make_tree):
         values = unit_effective_values(Unit.objects.get(pk=deeper.pk))
     assert len(queries) == 3  # the unit itself, its ancestors, location numbers
     assert values["postal"].source == tree["ie"].sor_id
+
+
+@pytest.mark.django_db
+def test_closing_a_units_own_number_leaves_it_with_none_never_silently_inheriting_the_parents(make_tree):
+    from django.utils import timezone
+
+    tree = make_tree()
+    codes = location_codes()
+    location_number_assign(unit=tree["ie"], gln="5790002401473", **codes, **CMD)
+    own = location_number_assign(unit=tree["si"], gln="5790000173624", from_date=dt.date(2020, 1, 1), **codes, **CMD)
+    today = timezone.localdate()
+    location_number_close(location_number=own, to_date=today, **CMD)  # still valid today: still its own
+    assert Unit.objects.get(pk=tree["si"].pk).location_mode == LocationMode.OWN
+    location_number_close(location_number=own, to_date=today - dt.timedelta(days=1), **CMD)
+    si, leaf = Unit.objects.get(pk=tree["si"].pk), Unit.objects.get(pk=tree["leaf"].pk)
+    assert si.location_mode == LocationMode.NONE
+    assert unit_effective_values(si)["location_number"].value is None  # not the owner's 5790002401473
+    assert unit_effective_values(leaf)["location_number"].value is None

@@ -3,7 +3,9 @@
 import datetime as dt
 
 import pytest
+from stdnum import verhoeff
 
+from registry import identifiers as ids
 from registry.errors import ConflictError, DomainError, NotAllowed, ValidationFailed
 from registry.models import EdiMessageType, LocationNumber, NetworkOperator, Region, Unit
 from registry.services.codes import code_create, code_retire, code_update
@@ -27,7 +29,12 @@ def test_unit_create_allocates_a_valid_sor_id_and_records_history(make_tree, sor
     tree = make_tree()
     unit = unit_create(actor=sor_admin, reason="Ny afdeling", origin="admin", level="OE", parent=tree["si"],
                        name="Ny afdeling")
-    assert str(unit.sor_id).endswith(str(unit.sor_id)[-10:]) and str(unit.sor_id)[-10:-1] == "100001600"
+    # Namespace 1000016, partition 00, a Verhoeff check digit over the rest, and never an id in use before.
+    text = str(unit.sor_id)
+    assert text[-10:-1] == "100001600"
+    assert verhoeff.is_valid(text) and ids.check_sor_id(text) == ([], [])
+    assert unit.sor_id not in {u.sor_id for u in tree.values()}
+    assert ids.sor_id_for_sequence(ids.sequence_of_sor_id(unit.sor_id)) == unit.sor_id
     row = _latest(unit)
     assert (row.history_type, row.history_user, row.history_change_reason, row.origin) == (
         "+", sor_admin, "Ny afdeling", "admin")
