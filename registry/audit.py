@@ -41,7 +41,7 @@ class AuditError(RuntimeError):
 
 @dataclass(eq=False)
 class OperationState:
-    """One operation as it is being recorded: materialised into an `Operation` row on first use.
+    """One operation as it is being recorded: its `Operation` row is written when it opens.
 
     `watch` holds the effective (inherited) values of units, as they were before this operation
     first wrote something that can change them (see `registry.changelog`)."""
@@ -65,9 +65,13 @@ class OperationState:
     operation_ids: list = field(default_factory=list)
     events_written: bool = False
     next_seq: int | None = None  # set once the operation numbers its events at insert (bulk)
+    depth: int = 0  # savepoints open when its transaction block began (numbering at insert needs it)
+    finished: bool = False
 
     def mark_written(self) -> int:
         """The id for a row about to be written under this operation."""
+        if self.finished:
+            raise AuditError("This operation has ended; open a new one to write.")
         op = self
         while op is not None and not op.wrote:
             op.wrote = True
@@ -99,8 +103,10 @@ class AuditContext:
     op: OperationState
 
     @property
-    def operation_id(self) -> int:
-        return self.op.mark_written()
+    def operation_id(self) -> int | None:
+        """The operation's id for a row about to be written; after the operation ended, its id
+        (None when it wrote nothing and was removed)."""
+        return self.op.pk if self.op.finished else self.op.mark_written()
 
     @property
     def uuid(self) -> uuid_module.UUID:
@@ -148,6 +154,7 @@ def _finish(op: OperationState) -> None:
     if op.root is None and op.events_written:
         changelog.assign_sequence(op.operation_ids)
         op.events_written = False
+    op.finished = True
 
 
 def _referenced(operation_id: int) -> bool:
@@ -210,6 +217,7 @@ def audit_context(*, actor, reason: str, origin: str, kind: str | None = None, p
     with transaction.atomic():
         # Written first, at the operation's own level of the transaction: a savepoint rolled back
         # inside it (a refused service call that the caller handles) cannot take the row with it.
+        op.depth = len(connection.savepoint_ids)
         op.materialise()
         token = _current.set(ctx)
         try:
@@ -231,9 +239,14 @@ def operation_start(*, kind: str, origin: str, actor, reason: str, provenance: d
 
 
 def operation_finish(operation) -> None:
+    """Record the end of an umbrella operation; one that nothing ended up under is removed."""
     from .models.operations import Operation
 
-    Operation.objects.filter(pk=operation.pk).update(finished_at=timezone.now())
+    if _referenced(operation.pk):
+        Operation.objects.filter(pk=operation.pk).update(finished_at=timezone.now())
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM registry_operation WHERE id = %s", [operation.pk])
 
 
 def current_context() -> AuditContext | None:
@@ -245,6 +258,28 @@ def require_context() -> AuditContext:
     if ctx is None:
         raise AuditError("Register data may only be written through a service (no operation is open).")
     return ctx
+
+
+class GuardedQuerySet(models.QuerySet):
+    """The queryset of every historied model: its bulk writes are refused outside an operation
+    (`save()` and `delete()` are guarded by the pre-save/pre-delete receivers). Inside one, only
+    the history-aware helpers in `registry.services.bulk` may use them; `update()` is never used
+    on these models (it writes no history)."""
+
+    def update(self, **kwargs):
+        require_context()
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        require_context()
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, *args, **kwargs):
+        require_context()
+        return super().bulk_update(objs, *args, **kwargs)
+
+
+GuardedManager = models.Manager.from_queryset(GuardedQuerySet)
 
 
 class AuditedHistory(models.Model):

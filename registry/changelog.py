@@ -121,6 +121,8 @@ def _kind(entity: str, old, new, changes: dict) -> str:
 
     if entity == EventEntity.MESSAGE_TYPE_LINK:
         return EventKind.MESSAGE_TYPES_CHANGED
+    if new is None:
+        return EventKind.DELETED
     if entity == EventEntity.UNIT:
         if old is None:
             return EventKind.CREATED
@@ -174,7 +176,7 @@ def record(model, rows, *, operation_id: int | None = None, event_model=None) ->
         if entity == EventEntity.UNIT:
             unit_id = pk
         elif entity == EventEntity.LOCATION_NUMBER:
-            unit_id = (new or old).get("unit_id")
+            unit_id = (new or old).get("unit_id", unit_id)  # a bulk update may not touch unit_id
         events.append((entity, label, str(pk), unit_id, _kind(entity, old, new, changes), changes))
     return write_events(events, operation_id=operation_id, event_model=event_model)
 
@@ -211,19 +213,23 @@ def record_created(model, objs) -> int:
     return write_events(events)
 
 
-def write_events(events, *, operation_id: int | None = None, event_model=None) -> int:
-    """events: (entity, model label, object id, unit id, kind, changes)."""
+def write_events(events, *, operation_id: int | None = None, event_model=None, op=None) -> int:
+    """events: (entity, model label, object id, unit id, kind, changes). Written under `op` (an
+    OperationState), the open operation, or, in a migration, `operation_id`."""
     if not events:
         return 0
-    first = None
+    first = now = None
     if operation_id is None:
-        ctx = require_context()
-        operation_id = ctx.operation_id
-        root = ctx.root
+        op = op or require_context().op
+        operation_id = op.mark_written()
+        root = op.root or op
         root.events_written = True
         first = _numbers_at_insert(root, len(events))
+        if first is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT clock_timestamp()")  # the same clock as assign_sequence
+                now = cursor.fetchone()[0]
     event_model = event_model or ChangeEvent
-    now = timezone.now() if first is not None else None
     if len(events) < COPY_THRESHOLD:
         event_model.objects.bulk_create([
             event_model(operation_id=operation_id, entity=e, model=m, object_id=o, unit_id=u, kind=k, changes=c,
@@ -246,7 +252,13 @@ def _numbers_at_insert(root, count: int) -> int | None:
     them when the operation ends. An operation that writes events in bulk (an import, the
     generator) takes the lock at its first bulk write and numbers from then on at insert: that
     saves rewriting ~180,000 rows at the end, and other writers wait for its commit at their own
-    numbering step, as they would for any lock holder (ADR 0008)."""
+    numbering step, as they would for any lock holder (ADR 0008).
+
+    Only at the operation's own level of the transaction: inside a savepoint opened within it
+    (a child operation, a caller's atomic block) a rollback would release the lock and leave a
+    gap, so events written there are numbered at the end like any others."""
+    if len(connection.savepoint_ids) != root.depth:
+        return None
     if root.next_seq is None:
         if count < COPY_THRESHOLD:
             return None
@@ -340,7 +352,15 @@ def watch(sor_ids) -> None:
     roots = {i for i in sor_ids if i is not None and i not in op.watch and i not in op.created_units}
     if not roots:
         return
-    ids = [i for i in _subtree_ids(roots) if i not in op.watch]
+    ids = [i for i in _subtree_ids(roots) if i not in op.watch and i not in op.created_units]
+    # An enclosing operation that watches some of these units logs what it changed so far, so
+    # that each change is logged once, by the operation that made it.
+    above = op.parent
+    while above is not None:
+        overlap = above.watch.keys() & set(ids)
+        if overlap:
+            _log_effective(above, {i: above.watch[i] for i in overlap})
+        above = above.parent
     op.watch.update(effective_state(ids))
 
 
@@ -349,7 +369,19 @@ def flush_effective(op) -> int:
     if not op.watch:
         return 0
     before, op.watch = op.watch, {}
+    return _log_effective(op, before)
+
+
+def _log_effective(op, before: dict) -> int:
+    """Events for the units in `before` whose inherited values differ now; the enclosing
+    operations that watch them compare with now from here on."""
     after = effective_state(list(before))
+    above = op
+    while above is not None:
+        for sor_id in before.keys() & above.watch.keys():
+            if sor_id in after:
+                above.watch[sor_id] = after[sor_id]
+        above = above.parent
     events = []
     for sor_id, old_blocks in before.items():
         new_blocks = after.get(sor_id)
@@ -368,14 +400,7 @@ def flush_effective(op) -> int:
                                              jsonable(str(new_src) if new_src else None)]
         if changes:
             events.append((EventEntity.UNIT, "registry.unit", str(sor_id), sor_id, EventKind.EFFECTIVE_CHANGED, changes))
-    from .audit import AuditContext
-
-    if not events:
-        return 0
-    # Written under the operation that changed them (materialised by its own writes already).
-    ctx = AuditContext(actor=op.actor, reason=op.reason, origin=op.origin, op=op)
-    (op.root or op).events_written = True
-    return write_events(events, operation_id=ctx.operation_id)
+    return write_events(events, op=op)  # under the operation that changed them
 
 
 def inheritance_relevant(model, changed: set) -> bool:
@@ -426,14 +451,18 @@ def _before_save(sender, instance, raw=False, **kwargs):
         watch_for(sender, [(instance.pk, old, new)])
 
 
-def _after_save(sender, instance, created=False, raw=False, **kwargs):
+def _after_save(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
     if not _historied(sender) or raw:
         return
     old = getattr(instance, "_sor_old", None)
     instance._sor_old = None
     if sender._meta.model_name == "unit" and old is None:
         require_context().op.created_units.add(instance.pk)
-    record(sender, [(instance.pk, None, old, values_of(instance, tracked_attnames(sender)))])
+    attnames = tracked_attnames(sender)
+    if update_fields and old is not None:  # only what the UPDATE wrote
+        written = {sender._meta.get_field(name).attname for name in update_fields}
+        attnames = [a for a in attnames if a in written]
+    record(sender, [(instance.pk, getattr(instance, "unit_id", None), old, values_of(instance, attnames))])
 
 
 def _before_delete(sender, instance, **kwargs):
@@ -441,6 +470,8 @@ def _before_delete(sender, instance, **kwargs):
         return
     require_context()
     instance._sor_old = values_of(instance, tracked_attnames(sender))
+    if sender._meta.model_name == "locationnumber":
+        watch_for(sender, [(instance.pk, instance._sor_old, {"unit_id": instance.unit_id})])
 
 
 def _after_delete(sender, instance, **kwargs):
@@ -449,10 +480,25 @@ def _after_delete(sender, instance, **kwargs):
     record(sender, [(instance.pk, None, getattr(instance, "_sor_old", None), None)])
 
 
+def _refuse_m2m(sender, action, **kwargs):
+    # `ln.message_types.add()` writes link rows without history or events (bulk_create, no
+    # save signals): the service writes them one by one instead.
+    if action in ("pre_add", "pre_remove", "pre_clear"):
+        from .audit import AuditError
+
+        raise AuditError("EDI message types are changed with location_number_set_message_types(), "
+                         "not through the many-to-many manager.")
+
+
 def connect(models) -> None:
     """Track these models (every model with history): guard before the write, event after it."""
+    from django.db.models.signals import m2m_changed
+
+    from .models import LocationNumber
+
     for model in models:
         model._sor_tracked = True
+    m2m_changed.connect(_refuse_m2m, sender=LocationNumber.message_types.through, dispatch_uid="sor_refuse_m2m")
     pre_save.connect(_before_save, dispatch_uid="sor_changelog_pre_save")
     post_save.connect(_after_save, dispatch_uid="sor_changelog_post_save")
     pre_delete.connect(_before_delete, dispatch_uid="sor_changelog_pre_delete")

@@ -3,7 +3,7 @@ from django.db import migrations
 
 # The code lists were loaded here before operations and the change log existed; they are now
 # loaded by 0006, recorded as an operation with its events. A database that ran the old load
-# keeps its codes: 0007 then finds nothing to change.
+# keeps its codes: 0006 then finds nothing to change.
 
 
 class Migration(migrations.Migration):

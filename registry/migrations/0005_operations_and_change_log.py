@@ -18,12 +18,16 @@ HISTORY_TABLES = [
 ]
 KIND_OF_ORIGIN = {"admin": "admin_edit", "import": "xml_import", "task": "task", "command": "command", "api": "api",
                   "migration": "migration"}
-# An XML import wrote its file into the reason: "<reason> (fil <name>, sha256 <hex>)".
-FILE_IN_REASON = re.compile(r"^(?P<reason>.*) \(fil (?P<file_name>.+), sha256 (?P<sha256>[0-9a-f]{64})\)$", re.S)
+# An import wrote its file into the reason: "<reason> (fil <name>, sha256 <hex>)" for an XML file,
+# "<reason> (regneark <name>, sha256 <hex>)" for a spreadsheet.
+FILE_IN_REASON = re.compile(
+    r"^(?P<reason>.*) \((?P<what>fil|regneark) (?P<file_name>.+), sha256 (?P<sha256>[0-9a-f]{64})\)$", re.S)
 
 
 def batches_to_operations(apps, schema_editor):
-    """Every history batch id becomes an operation (uuid = the batch id) that its rows point to."""
+    """Every history batch id becomes an operation (uuid = the batch id) that its rows point to.
+    Its reason is one of its rows' reasons (nested contexts could give their own; each history
+    row keeps its own reason)."""
     Operation = apps.get_model("registry", "Operation")
     found = {}
     with schema_editor.connection.cursor() as cursor:
@@ -41,11 +45,14 @@ def batches_to_operations(apps, schema_editor):
         ops = []
         for batch, (first, last, origin, reason, user) in found.items():
             provenance = {}
+            kind = KIND_OF_ORIGIN.get(origin, "migration")
             reason = reason or "(ingen begrundelse)"
             match = FILE_IN_REASON.match(reason)
-            if match:
+            if match:  # the file moves out of the reason into structured provenance
                 provenance = {"file_name": match["file_name"], "sha256": match["sha256"]}
-            ops.append(Operation(uuid=batch, kind=KIND_OF_ORIGIN.get(origin, "migration"), origin=origin or "migration",
+                reason = match["reason"]
+                kind = "spreadsheet_import" if match["what"] == "regneark" else "xml_import"
+            ops.append(Operation(uuid=batch, kind=kind, origin=origin or "migration",
                                  reason=reason, actor_id=user, provenance=provenance, started_at=first, finished_at=last))
         Operation.objects.bulk_create(ops, batch_size=2000)
         for table in HISTORY_TABLES:

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from ..audit import AuditedHistory
+from ..audit import AuditedHistory, GuardedManager
 
 
 class CodeList(models.Model):
@@ -26,6 +26,8 @@ class CodeList(models.Model):
         help_text=_("Koden kom fra en SOR-fil og var ukendt; giv den et navn."),
     )
     note = models.TextField(_("note"), blank=True)
+
+    objects = GuardedManager()
 
     class Meta:
         abstract = True

@@ -2,7 +2,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from ..audit import AuditedHistory
+from ..audit import AuditedHistory, GuardedManager
 from .codes import EdiAdministrator, EdiMessageType, NetworkOperator, Region, SystemSupplier, SystemType
 from .units import Unit
 
@@ -35,6 +35,7 @@ class LocationNumber(models.Model):
     )
     version = models.PositiveIntegerField(_("version"), default=1)
 
+    objects = GuardedManager()
     history = HistoricalRecords(bases=[AuditedHistory])
 
     class Meta:
@@ -55,6 +56,7 @@ class LocationNumberMessageType(models.Model):
 
     location_number = models.ForeignKey(LocationNumber, on_delete=models.CASCADE, related_name="message_type_links")
     message_type = models.ForeignKey(EdiMessageType, verbose_name=_("meddelelsestype"), on_delete=models.PROTECT)
+    objects = GuardedManager()
     history = HistoricalRecords(bases=[AuditedHistory])
 
     class Meta:

@@ -41,8 +41,9 @@ class OperationKind(models.TextChoices):
 class Operation(models.Model):
     """One recorded action: every history row and change event points to exactly one.
 
-    Written when it opens, in its own transaction, and removed when it ends if nothing was
-    written under it: an operation that was rolled back or changed nothing leaves no row. `uuid` is the id shown to
+    Written when it opens, as the first statement of its transaction (or savepoint), and removed
+    when it ends if nothing written under it remains: an operation that was rolled back, was a
+    dry run or changed nothing leaves no row. `uuid` is the id shown to
     staff (it was the history rows' batch id before operations had a table). Consequence: a
     nightly run that applies several change-sets is a parent operation committed on its own,
     with one child operation per set, each in its own transaction."""
@@ -93,6 +94,8 @@ class EventKind(models.TextChoices):
     MESSAGE_TYPES_CHANGED = "message_types_changed", _("EDI-meddelelsestyper ændret")
     MERGED_INTO = "merged_into", _("lagt sammen med")
     CODE_RETIRED = "code_retired", _("kode udgået")
+    # Register rows are closed, never deleted; kept so that a deletion could never pass unlogged.
+    DELETED = "deleted", _("slettet")
 
 
 class ChangeEvent(models.Model):

@@ -13,7 +13,7 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from ..audit import AuditedHistory
+from ..audit import AuditedHistory, GuardedManager
 from .codes import EntityType, OwnerType, Region
 
 
@@ -154,6 +154,7 @@ class Unit(PostalAddressFields, VisitingAddressFields, ActivityAddressFields):
 
     version = models.PositiveIntegerField(_("version"), default=1)
 
+    objects = GuardedManager()
     history = HistoricalRecords(bases=[AuditedHistory], excluded_fields=["ancestors"])
 
     class Meta:

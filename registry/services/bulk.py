@@ -21,10 +21,6 @@ def _before_create(model, objs, ctx) -> None:
         changelog.watch({obj.unit_id for obj in objs})
 
 
-def _record_created(model, objs) -> None:
-    changelog.record_created(model, objs)
-
-
 def bulk_create(model, objs, *, batch_size: int = 2000):
     ctx = require_context()
     objs = list(objs)
@@ -33,7 +29,7 @@ def bulk_create(model, objs, *, batch_size: int = 2000):
         objs, model, batch_size=batch_size, default_user=ctx.user, default_change_reason=ctx.reason,
         custom_historical_attrs=ctx.historical_attrs(),
     )
-    _record_created(model, created)
+    changelog.record_created(model, created)
     return created
 
 
@@ -128,5 +124,5 @@ def copy_create(model, objs, *, chunk: int = 5000) -> list:
             elif f is not history._meta.pk:
                 raise ValueError(f"copy_create does not know how to fill {history.__name__}.{f.name}")
         copy(history._meta.db_table, hist_fields, lambda obj: [g(obj) for g in hist_getters])
-    _record_created(model, objs)
+    changelog.record_created(model, objs)
     return objs

@@ -315,3 +315,70 @@ def test_bulk_and_copy_created_rows_are_logged_exactly_as_a_single_save_logs_the
     assert "cvr" not in changes(800001)  # empty values are left out
     seqs = list(ChangeEvent.objects.filter(seq__gt=start).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(start + 1, start + 1 + changelog.COPY_THRESHOLD + 7))
+
+
+@pytest.mark.django_db
+def test_a_bulk_update_of_location_numbers_logs_the_unit_they_belong_to(make_tree):
+    from registry.services import bulk
+
+    si = make_tree()["si"]
+    ln = location_number_assign(**CMD, unit=si, gln=gln(41), **location_codes())
+    obj = LocationNumber.objects.get(pk=ln.pk)
+    obj.note = "rettet i import"
+    with audit_context(**CMD):
+        bulk.bulk_update(LocationNumber, [obj], ["note"])
+    event = ChangeEvent.objects.filter(model="registry.locationnumber", kind="changed").latest("seq")
+    assert event.unit_id == si.pk and event.changes == {"note": ["", "rettet i import"]}
+    assert event in change_feed(after=event.seq - 1, unit_id=si.pk)
+
+
+@pytest.mark.django_db
+def test_a_child_operation_and_its_parent_log_an_inherited_change_once(make_tree):
+    tree = make_tree()
+    with audit_context(actor=None, reason="forælder", origin="command"):
+        unit_update(**CMD, unit=tree["ie"].pk, changes={"email": "a@example.dk"})
+        with audit_context(actor=None, reason="barn", origin="command", child=True) as child:
+            unit_update(**CMD, unit=tree["ie"].pk, changes={"email": "b@example.dk"})
+    leaf_events = list(ChangeEvent.objects.filter(unit_id=tree["leaf"].pk, kind="effective_changed").order_by("seq"))
+    # Each change once, by the operation that made it, in the order it was made.
+    assert [(e.changes["virtual.email"], e.operation_id) for e in leaf_events] == [
+        (["klinik@example.dk", "a@example.dk"], Operation.objects.get(pk=child.operation_id).parent_id),
+        (["a@example.dk", "b@example.dk"], child.operation_id)]
+
+
+@pytest.mark.django_db
+def test_a_save_with_update_fields_logs_only_what_it_wrote(make_tree):
+    oe = Unit.objects.get(pk=make_tree()["oe"].pk)
+    stale = Unit.objects.get(pk=oe.pk)
+    unit_update(**CMD, unit=oe.pk, changes={"name": "Først"})
+    stale.name = "Kun navnet"
+    with audit_context(**CMD):
+        stale.save(update_fields=["name"])
+    (event,) = _last_op_events()
+    assert event.changes == {"name": ["Først", "Kun navnet"]}
+    assert _replay("registry.unit", oe.pk)["name"] == "Kun navnet"
+
+
+@pytest.mark.django_db
+def test_bulk_numbering_inside_a_rolled_back_savepoint_leaves_no_gap(make_tree):
+    from registry import identifiers as ids
+    from registry.services import bulk
+
+    ie = make_tree()["ie"]
+    start = changelog_position()
+
+    def owners():
+        return [Unit(sor_id=ids.sor_id_for_sequence(700000 + i), level="IE", owner_id=ids.sor_id_for_sequence(700000 + i),
+                     name="Kopi", from_date=dt.date(2020, 1, 1), first_from_date=dt.date(2020, 1, 1))
+                for i in range(changelog.COPY_THRESHOLD + 10)]
+
+    with audit_context(**CMD):
+        try:
+            with audit_context(actor=None, reason="barn", origin="command", child=True):
+                bulk.copy_create(Unit, owners())
+                raise RuntimeError("afvist")
+        except RuntimeError:
+            pass
+        unit_update(**CMD, unit=ie.pk, changes={"name": "Efter"})
+    seqs = list(ChangeEvent.objects.filter(seq__gt=start).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(start + 1, start + 1 + len(seqs))) and len(seqs) == 1

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from registry.audit import AuditError, audit_context, operation_start
 from registry.models import ChangeEvent, LocationNumberMessageType, Operation, OperationKind, Region, Unit
@@ -56,9 +57,42 @@ def test_a_delete_outside_an_operation_is_refused(make_tree):
     ln = location_number_assign(**CMD, unit=make_tree()["si"], gln=gln(1), message_types=[EdiMessageType.objects.first()],
                                 **location_codes())
     link = LocationNumberMessageType.objects.get(location_number=ln)
-    with pytest.raises(AuditError), transaction.atomic():
+    with CaptureQueriesContext(connection) as queries, pytest.raises(AuditError), transaction.atomic():
         link.delete()
+    assert not [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("DELETE")]
     assert LocationNumberMessageType.objects.filter(pk=link.pk).exists()
+
+
+def test_queryset_writes_and_many_to_many_changes_are_refused_outside_an_operation(make_tree):
+    from registry.models import EdiMessageType, LocationNumber
+    from registry.services.location_numbers import location_number_assign
+    from tests.factories import gln, location_codes
+
+    tree = make_tree()
+    ln = location_number_assign(**CMD, unit=tree["si"], gln=gln(2), **location_codes())
+    with pytest.raises(AuditError), transaction.atomic():
+        Unit.objects.filter(pk=tree["oe"].pk).update(name="Uden om")
+    assert _db_name(tree["oe"].pk) != "Uden om"
+    with pytest.raises(AuditError), transaction.atomic():
+        Unit.objects.bulk_update([Unit(sor_id=tree["oe"].pk, name="Uden om")], ["name"])
+    with pytest.raises(AuditError), transaction.atomic():
+        LocationNumber.objects.get(pk=ln.pk).message_types.add(EdiMessageType.objects.first())
+    assert not LocationNumberMessageType.objects.filter(location_number=ln).exists()
+    # The many-to-many manager writes no history even inside an operation: refused there too.
+    with pytest.raises(AuditError), audit_context(**CMD):
+        LocationNumber.objects.get(pk=ln.pk).message_types.add(EdiMessageType.objects.first())
+
+
+def test_an_operation_cannot_be_written_to_after_it_ended(make_tree):
+    ie = make_tree()["ie"]
+    with audit_context(**CMD) as ctx:
+        pass
+    assert ctx.operation_id is None  # it wrote nothing and was removed; reading the id writes nothing
+    with pytest.raises(AuditError, match="ended"):
+        ctx.op.mark_written()
+    with audit_context(**CMD) as ctx:
+        unit_update(**CMD, unit=ie.pk, changes={"name": "Efter"})
+    assert Operation.objects.filter(pk=ctx.operation_id).exists()
 
 
 def test_every_history_row_of_a_service_call_points_to_its_operation(make_tree, support):
