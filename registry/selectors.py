@@ -12,15 +12,33 @@ from .models import ChangeEvent, LocationNumber, Unit
 from .permissions import region_scope
 
 
-def unit_list(user=None) -> QuerySet[Unit]:
-    """Units a user may maintain (a regional administrator: their region only)."""
-    qs = Unit.objects.select_related("entity_type", "owner_type", "region", "parent")
-    scope = region_scope(user) if user is not None else None
+def unit_list() -> QuerySet[Unit]:
+    """Units anyone may read: the whole register (SOR is public data; every staff role reads it)."""
+    return Unit.objects.select_related("entity_type", "owner_type", "region", "parent")
+
+
+def units_maintained_by(user) -> QuerySet[Unit]:
+    """Units `user` may change: a regional administrator's region only, nothing without one."""
+    qs = unit_list()
+    scope = region_scope(user)
     if scope is False:
         return qs.none()
     if scope is not None:
         qs = qs.filter(region=scope)
     return qs
+
+
+def in_users_region(user, unit) -> bool:
+    """Whether `unit` lies where `user` may change things (every unit for a user without a region
+    limit). Roles decide *what* they may change; this decides *where*."""
+    scope = region_scope(user)
+    return scope is None or (scope is not False and unit.region_id == scope.pk)
+
+
+def default_region(user):
+    """The region a user's lists open filtered by (a regional administrator's own), or None."""
+    scope = region_scope(user)
+    return scope or None
 
 
 def unit_search_q(term: str) -> Q:

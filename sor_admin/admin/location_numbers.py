@@ -17,9 +17,9 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.audit import audit_context
 from registry.errors import DomainError
-from registry.inheritance import location_number_valid_q
+from registry.inheritance import location_number_valid_on, location_number_valid_q
 from registry.models import EdiMessageType, LocationNumber
-from registry.permissions import region_scope
+from registry.selectors import in_users_region, units_maintained_by
 from registry.services.location_numbers import (
     EDITABLE_FIELDS,
     location_number_assign,
@@ -126,23 +126,14 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
     object_actions = [("close", "close_view")]
     change_form_template = "admin/sor/change_form.html"
 
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        user = request.user
-        if not (user.has_perm("registry.change_locationnumber") or user.has_perm("registry.add_locationnumber")):
-            return qs  # read-only users (guest, support desk) read every location number
-        scope = region_scope(user)
-        if scope is False:
-            return qs.none()
-        if scope is not None:
-            qs = qs.filter(unit__region=scope)
-        return qs
+    def has_change_permission(self, request, obj=None):
+        """Every staff role reads every location number; a regional administrator changes only
+        those of their region's units."""
+        return super().has_change_permission(request, obj) and (obj is None or in_users_region(request.user, obj.unit))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "unit":
-            from .units import visible_units
-
-            kwargs["queryset"] = visible_units(request.user)
+            kwargs["queryset"] = units_maintained_by(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
@@ -164,7 +155,7 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
 
     @admin.display(description=_("aktiv"), boolean=True)
     def active_display(self, obj):
-        return not obj.non_active and (obj.to_date is None or obj.to_date >= timezone.localdate())
+        return not obj.non_active and location_number_valid_on(obj, timezone.localdate())
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = LocationNumberChangeForm if obj is not None else LocationNumberAddForm

@@ -22,9 +22,26 @@ from django.utils.translation import gettext_lazy as _
 from registry.audit import audit_context
 from registry.errors import DomainError
 from registry.inheritance import VIRTUAL_FIELDS
-from registry.models import ADDRESS_FIELDS, ChangeEvent, EventKind, LocationNumber, OperationKind, Unit
+from registry.models import (
+    ADDRESS_FIELDS,
+    ChangeEvent,
+    EventKind,
+    LocationNumber,
+    OperationKind,
+    Region,
+    Unit,
+)
 from registry.permissions import CONTACT_FIELDS
-from registry.selectors import ancestors_of, unit_as_of, unit_effective_values, unit_list, unit_search_q
+from registry.selectors import (
+    ancestors_of,
+    default_region,
+    in_users_region,
+    unit_as_of,
+    unit_effective_values,
+    unit_list,
+    unit_search_q,
+    units_maintained_by,
+)
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_update
 from registry.status import UnitStatus, status_q, unit_status
 
@@ -35,23 +52,49 @@ from .spreadsheets import UnitSpreadsheetAdminMixin
 CHILDREN_SHOWN = 50
 
 
-def maintains_units(user) -> bool:
-    return user.has_perm("registry.change_unit") or user.has_perm("registry.add_unit")
-
-
-def visible_units(user):
-    """Units the admin shows `user`: a user who maintains units sees those they may maintain
-    (a regional administrator: their region, by `unit_list`); a read-only user (guest) reads the
-    whole register and changes nothing."""
-    return unit_list(user if maintains_units(user) else None)
-
-
 def can_edit_register_data(user) -> bool:
     return user.is_superuser or user.has_perm("registry.edit_register_data")
 
 
 def status_today(unit) -> str:
     return unit_status(unit, timezone.localdate())
+
+
+class RegionFilter(admin.SimpleListFilter):
+    """The administrative region; a regional administrator's list opens on their own region
+    (`default_region`), and "Alle regioner" shows the whole register."""
+
+    title = _("region (administrativ)")
+    parameter_name = "region"
+    ALL = "all"
+
+    def __init__(self, request, params, model, model_admin):
+        region = default_region(request.user)
+        self.default = str(region.pk) if region is not None else None
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request, model_admin):
+        return [(str(r.pk), r.name_da) for r in Region.objects.order_by("code")]
+
+    def value(self):
+        value = super().value()
+        return self.default if value is None else value
+
+    def choices(self, changelist):
+        current = self.value()
+        yield {"selected": current in (None, self.ALL), "display": gettext("Alle regioner"),
+               "query_string": changelist.get_query_string({self.parameter_name: self.ALL})}
+        for lookup, title in self.lookup_choices:
+            yield {"selected": current == lookup, "display": title,
+                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value in (None, self.ALL):
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(region_id=int(value))
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -282,7 +325,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
                     "status_display")
     list_display_links = ("sor_id", "name")
     list_select_related = ("entity_type", "owner_type", "region")
-    list_filter = ("level", "entity_type", "region", ("owner__owner_type", admin.RelatedFieldListFilter),
+    list_filter = ("level", "entity_type", RegionFilter, ("owner__owner_type", admin.RelatedFieldListFilter),
                    StatusFilter)
     search_fields = ("name",)  # shows the search box; the search itself is get_search_results
     search_help_text = _("Søg på SOR-ID, navn, ydernummer, lokationsnummer (GLN), CVR, P-nummer eller SHAK-kode.")
@@ -298,10 +341,14 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     # -- querysets and search
 
     def get_queryset(self, request):
-        """Region-scoped for a regional administrator (the selector holds the rule)."""
-        return visible_units(request.user).order_by(*(self.get_ordering(request) or ("sor_id",)))
+        """The whole register for every staff role: a regional administrator reads every unit and
+        changes only their region's (`has_change_permission`); their list opens on their region."""
+        return unit_list().order_by(*(self.get_ordering(request) or ("sor_id",)))
 
     def get_search_results(self, request, queryset, search_term):
+        if request.path.endswith("/autocomplete/"):
+            # Choosing a parent: only units the user may put a unit under (the service checks again).
+            queryset = queryset.filter(pk__in=units_maintained_by(request.user).values("pk"))
         term = (search_term or "").strip()
         if not term:
             return queryset, False
@@ -351,7 +398,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "parent":
             # Only units the user maintains can be chosen as a parent (the service checks again).
-            kwargs["queryset"] = visible_units(request.user).filter(level__in=["IE", "SI", "OE"])
+            kwargs["queryset"] = units_maintained_by(request.user).filter(level__in=["IE", "SI", "OE"])
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request):
@@ -470,8 +517,12 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     # -- closing
 
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or in_users_region(request.user, obj))
+
     def has_close_permission(self, request, obj=None):
-        return request.user.is_superuser or request.user.has_perm("registry.close_unit")
+        allowed = request.user.is_superuser or request.user.has_perm("registry.close_unit")
+        return allowed and (obj is None or in_users_region(request.user, obj))
 
     @admin.action(description=_("Luk valgte enheder"), permissions=["close"])
     def close_units(self, request, queryset):

@@ -11,7 +11,7 @@ from registry.errors import NotAllowed
 from registry.models import Unit
 from registry.services.units import unit_update
 
-from .admin_helpers import change_url, form_data, form_errors, messages_of, text_of
+from .admin_helpers import change_url, form_data, form_errors, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -124,20 +124,28 @@ def test_outsider_gets_no_access_to_units(make_tree, outsider):
     assert client.get(change_url(unit)).status_code == 403
 
 
-def test_regional_administrator_is_refused_another_regions_unit_by_direct_url(make_tree, regional):
+def test_regional_administrator_reads_another_regions_unit_but_cannot_change_or_close_it(make_tree, regional):
     other = make_tree(region_code="1084", name="Klinik Hovedstaden")["ie"]
+    own = make_tree()["ie"]
     client = client_for(regional)
     get = client.get(change_url(other))
-    assert get.status_code == 302
-    assert any("findes ikke" in m for m in messages_of(get))
+    assert get.status_code == 200  # SOR is public: every staff role reads the whole register
+    html = get.content.decode()
+    assert 'name="_save"' not in html and 'name="reason"' not in html  # shown read-only
+    assert "Luk enhed" not in html
     post = client.post(change_url(other), {"phone": "11223344", "reason": "Forsøg", "seen_version": other.version})
-    assert post.status_code == 302
-    assert any("findes ikke" in m for m in messages_of(post))
+    assert post.status_code == 403
     assert fresh(other).phone == other.phone
-    assert client.get(f"/admin/registry/unit/{other.pk}/history/").status_code == 302
-    assert client.get(f"/admin/registry/unit/{other.pk}/close/").status_code == 302
-    changelist = client.get("/admin/registry/unit/")
-    assert other.pk not in [u.pk for u in changelist.context["cl"].result_list]
+    assert client.get(f"/admin/registry/unit/{other.pk}/history/").status_code == 200
+    assert client.get(f"/admin/registry/unit/{other.pk}/close/").status_code == 403
+    assert client.post(f"/admin/registry/unit/{other.pk}/close/", {"to_date": "2030-01-01",
+                                                                   "reason": "Forsøg"}).status_code == 403
+    assert fresh(other).to_date is None
+    # The list opens on the administrator's own region; "Alle regioner" shows the rest.
+    listed = {u.pk for u in client.get("/admin/registry/unit/").context["cl"].result_list}
+    assert own.pk in listed and other.pk not in listed
+    everything = {u.pk for u in client.get("/admin/registry/unit/", {"region": "all"}).context["cl"].result_list}
+    assert {own.pk, other.pk} <= everything
     with pytest.raises(NotAllowed):
         unit_update(actor=regional, reason="x", unit=other.pk, changes={"phone": "11223344"})
 
