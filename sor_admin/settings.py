@@ -77,6 +77,8 @@ AUTH_PASSWORD_VALIDATORS = [] if DEBUG else [
 ]
 
 LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "da")
+# Date input accepted as the pages show dates (dd-mm-åååå) in both languages.
+FORMAT_MODULE_PATH = ["sor_admin.formats"]
 LANGUAGES = [("da", _("Danish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Copenhagen"
