@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from registry.inheritance import location_number_in_file
+from registry.levels import LEVEL_ADDRESSES, carries
+from registry.models import Level
 
 from .names import V1_DECLARATIONS, V2_DECLARATIONS, root_start_tag
 from .writer import XmlTextWriter
@@ -285,6 +287,7 @@ class SorXmlBuilder:
     def _record(self, u, tag: str) -> None:
         n, w = self.n, self.w
         is_oe = tag == "OrganizationalUnit"
+        level = Level.UNIT if is_oe else Level.INSTITUTION  # the light export rows carry no level
         w.start(tag)
         w.leaf(n.sor_id, str(u.sor_id))
         w.leaf(n.name, u.name)
@@ -318,17 +321,16 @@ class SorXmlBuilder:
             if u.geo_parent_sor_id is not None:
                 w.leaf(n.geo_sor_id, str(u.geo_parent_sor_id))
             w.end(n.geo_parent)
-        self._address(u, "postal", n.postal)
-        self._address(u, "visiting", n.visiting)
-        if is_oe:
-            self._address(u, "activity", n.activity)
+        for kind, element in (("postal", n.postal), ("visiting", n.visiting), ("activity", n.activity)):
+            if kind in LEVEL_ADDRESSES[level]:
+                self._address(u, kind, element)
         self._virtual(u)
-        if is_oe and u.specialities is not None:
+        if carries(level, "specialities") and u.specialities is not None:
             self._specialities(u.specialities)
         self._status(u)
         self._collection(n.replaces, u.replaces)
         self._collection(n.replaced_by, u.replaced_by)
-        if is_oe:
+        if carries(level, "ambulant_activity"):  # and the other OE-only blocks below
             if u.ambulant_activity is not None or u.patients_admitted is not None or u.reporting_level is not None:
                 w.start(n.ou_info)
                 w.leaf(n.ambulant, b(u.ambulant_activity))

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext as _
 from lxml import etree
 
-from registry.models import Level
+from registry.levels import LEVEL_ADDRESSES, LEVEL_FIELDS, level_fields
+from registry.models import Level, Unit
 
 from .names import V1_NS, V2_NS
 
@@ -151,8 +152,10 @@ ADDRESS_EXTRAS = {
 BASE_ADDRESS_SUFFIXES = (*ADDRESS_PARTS.values(), "country_code", "country_scheme", "stairway")
 ADDRESS_TAGS = {"PostalAddressInformation": "postal", "VisitingAddressInformation": "visiting",
                 "ActivityAddressInformation": "activity"}
-# Which address blocks each level may carry (v1 XSD).
-LEVEL_ADDRESSES = {"IE": {"postal"}, "SI": {"postal", "visiting"}, "OE": {"postal", "visiting", "activity"}}
+
+
+# A level-bound field's value when its element is absent (the model's empty value).
+_EMPTY = {name: (None if Unit._meta.get_field(name).null else "") for name in LEVEL_FIELDS}
 
 
 def address_suffixes(version: str):
@@ -279,19 +282,13 @@ def parse_record(el, level: str, version: str, errors: list) -> dict:
         "virtual_present": False, "email": "", "website": "", "phone": "", "fax": "",
         "location_mode": "none" if level == "IE" else "unspecified",
     }
-    if level == "IE":
-        rec["cvr"] = ""
-    else:
-        rec.update(shak="", pharmacy_number="", replaces=None, replaced_by=None)
-    if level == "OE":
-        rec.update(local_code="", provider_number="", specialities=None, ambulant_activity=None,
-                   patients_admitted=None, reporting_level=None, **dict.fromkeys(LOCAL_ATTRS.values(), ""))
-    if level == "IE":
-        rec["owner_type_code"] = None
-    else:
-        rec["entity_type_code"] = None
-    if version == "v1" and level != "IE":
-        rec.update(geo_parent_relation=None, geo_parent_sor_id=None)
+    for name in level_fields(level):
+        if name in ("owner_type", "entity_type"):
+            rec[f"{name}_code"] = None  # read as the code; the importer finds the row
+        elif name == "p_number" or (name.startswith("geo_parent") and version != "v1"):
+            continue  # the file carries no P-number; v2 dropped GeographicalParent
+        else:
+            rec[name] = _EMPTY[name]
     for kind in ("postal", "visiting", "activity"):
         if kind in LEVEL_ADDRESSES[level]:
             rec[f"{kind}_present"] = False

@@ -5,20 +5,12 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from .. import identifiers as ids
+from ..levels import LEVEL_ADDRESSES, LEVEL_FIELDS
 from ..models import ADDRESS_KINDS, ClinicalSpeciality, Level, LocationMode, SpecialityType
+from ..models.units import ADDRESS_KIND_LABELS
 
 MAX_SPECIALITIES = 8
 
-_OE = {Level.UNIT}
-_SI_OE = {Level.INSTITUTION, Level.UNIT}
-LEVEL_ONLY_FIELDS = {
-    "specialities": _OE, "ambulant_activity": _OE, "patients_admitted": _OE, "reporting_level": _OE,
-    "local_code": _OE, "provider_number": _OE, "local_attribute_1": _OE, "local_attribute_2": _OE,
-    "local_attribute_3": _OE, "local_attribute_4": _OE, "local_attribute_5": _OE,
-    "shak": _SI_OE, "pharmacy_number": _SI_OE, "geo_parent_relation": _SI_OE, "geo_parent_sor_id": _SI_OE,
-    "replaces": _SI_OE, "replaced_by": _SI_OE,
-    "p_number": {Level.OWNER},
-}
 
 
 def _add(bucket: dict, field: str, messages: list[str]):
@@ -60,11 +52,18 @@ def unit_messages(unit, *, strict: bool = True) -> tuple[dict, dict]:
                                  % {"level": unit.get_level_display()}])
 
     # Fields the SOR file only carries at some levels (v1 XSD): a value elsewhere would be lost.
-    for field, levels in LEVEL_ONLY_FIELDS.items():
+    for field, levels in LEVEL_FIELDS.items():
+        if field in ("owner_type", "entity_type", "cvr"):
+            continue  # these have messages of their own above
         value = getattr(unit, field)
         if unit.level not in levels and value not in (None, "", []):
             _add(errors, field, [_("%(field)s kan ikke angives på en %(level)s.")
                                  % {"field": unit._meta.get_field(field).verbose_name, "level": unit.get_level_display()}])
+    for kind in ADDRESS_KINDS:
+        if getattr(unit, f"{kind}_present") and kind not in LEVEL_ADDRESSES[unit.level]:
+            _add(errors, f"{kind}_present", [_("En %(level)s har ingen %(kind)s i SOR-filen.")
+                                             % {"level": unit.get_level_display(),
+                                                "kind": ADDRESS_KIND_LABELS[kind]}])
     run("cvr", ids.check_cvr(unit.cvr, phone=unit.phone, fax=unit.fax))
     run("p_number", ids.check_p_number(unit.p_number))
     run("provider_number", ids.check_provider_number(unit.provider_number, strict=strict))
