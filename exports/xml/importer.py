@@ -27,6 +27,7 @@ from pathlib import Path
 
 from django.db import IntegrityError
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from registry import identifiers as ids
@@ -47,6 +48,7 @@ from registry.models import (
     SystemType,
     Unit,
 )
+from registry.models.codes import usable_codes_q
 
 from .reader import FileInfo, RecordError, SorFileError, iter_owners, open_xml_stream
 
@@ -82,6 +84,7 @@ class ImportResult:
          "events_written"), 0))
     errors: list = field(default_factory=list)
     unknown_codes: dict = field(default_factory=dict)  # model verbose name → sorted codes
+    retired_codes: dict = field(default_factory=dict)  # model verbose name → retired codes the file uses
     seconds: float = 0.0
 
     @property
@@ -97,6 +100,9 @@ class ImportResult:
                 f"{c['location_numbers_changed']} ændret; {c['codes_created']} ukendte koder; "
                 f"{c['rows_written']} rækker skrevet; {c['events_written']} hændelser i ændringsloggen; "
                 f"{self.seconds:.1f} s")
+        if self.retired_codes:
+            text += "; " + _("udgåede koder i filen (beholdt): %(codes)s") % {"codes": "; ".join(
+                f"{name} {', '.join(codes)}" for name, codes in sorted(self.retired_codes.items()))}
         if self.operation_id:
             text += f"; operation {self.operation_id}"
         if self.errors:
@@ -128,14 +134,21 @@ class _Codes:
 
     def __init__(self, actor, reason, dry_run, result):
         self.actor, self.reason, self.dry_run, self.result = actor, reason, dry_run, result
-        self.maps = {}
+        self.maps, self.unusable = {}, {}
+        day = timezone.localdate()
         for model in (OwnerType, EntityType, ClinicalSpeciality, SpecialityType, *LN_CODE_FIELDS.values()):
             self.maps[model] = dict(model.objects.values_list("code", "pk"))
+            self.unusable[model] = set(model.objects.exclude(usable_codes_q(day)).values_list("code", flat=True))
 
     def ensure(self, model, code: str):
         if code is None or code == "":
             return None
         pk = self.maps[model].get(code)
+        if code in self.unusable[model]:
+            # Kept as the file says (it is SDS's data), and reported: staff may not choose it.
+            found = self.result.retired_codes.setdefault(str(model._meta.verbose_name), [])
+            if code not in found:
+                found.append(code)
         if pk is not None or code in self.maps[model]:
             return pk
         from registry.services.codes import code_create

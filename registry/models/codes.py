@@ -18,6 +18,9 @@ class CodeList(models.Model):
     name_da = models.CharField(_("navn (dansk)"), max_length=200, blank=True)
     name_en = models.CharField(_("navn (engelsk)"), max_length=200, blank=True)
     retired = models.BooleanField(_("udgået"), default=False)
+    valid_from = models.DateField(_("gyldig fra"), null=True, blank=True)
+    valid_to = models.DateField(_("gyldig til og med"), null=True, blank=True,
+                                help_text=_("Sidste dag koden kan vælges til nye data (inklusive)."))
     successor = models.ForeignKey(
         "self", verbose_name=_("erstattet af"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -36,6 +39,18 @@ class CodeList(models.Model):
     def __str__(self):
         name = self.name_da or self.name_en or _("(uden navn)")
         return f"{name} ({self.code})"
+
+    def usable_on(self, day) -> bool:
+        """Whether the code may be chosen for new data on `day` (see `usable_codes_q`)."""
+        return (not self.retired and (self.valid_from is None or self.valid_from <= day)
+                and (self.valid_to is None or self.valid_to >= day))
+
+
+def usable_codes_q(day) -> models.Q:
+    """Codes that may be chosen for new data on `day`: not retired, and valid that day. A unit
+    keeps a code it already has; an imported file's retired code is kept and reported."""
+    return (models.Q(retired=False) & (models.Q(valid_from__isnull=True) | models.Q(valid_from__lte=day))
+            & (models.Q(valid_to__isnull=True) | models.Q(valid_to__gte=day)))
 
 
 def _history():

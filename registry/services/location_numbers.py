@@ -11,14 +11,27 @@ from django.utils.translation import gettext as _
 from .. import identifiers as ids
 from ..audit import Origin, audit_context
 from ..errors import ConflictError, DomainError, ValidationFailed
-from ..models import LocationMode, LocationNumber, LocationNumberMessageType, Unit
+from ..models import EdiMessageType, LocationMode, LocationNumber, LocationNumberMessageType, Unit
 from ..permissions import check_unit_change
 from .units import today
+from .validation import unusable_code_errors
 
 EDITABLE_FIELDS = frozenset({
     "only_internal", "non_active", "system_supplier", "system_type", "network_operator", "region",
     "edi_administrator", "note", "status_present", "from_date", "to_date", "first_from_date", "updated_at_date",
 })
+
+
+def _refuse_unusable_codes(values: dict, message_types) -> None:
+    """Codes chosen for a location number (attname → pk) and message types being added must be
+    usable today; those it already has may stay."""
+    errors = unusable_code_errors(LocationNumber, values, today())
+    for mt in EdiMessageType.objects.filter(pk__in=[mt.pk for mt in message_types]):  # as stored now
+        if not mt.usable_on(today()):
+            errors.setdefault("message_types", []).append(
+                _("EDI-meddelelsestypen %(code)s er udgået og kan ikke tilføjes.") % {"code": mt})
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def _check_gln_free(gln: str, *, exclude_pk=None):
@@ -49,6 +62,8 @@ def location_number_assign(*, actor, reason: str, origin: str = Origin.ADMIN, un
                        if fields.get(name) is None]
             if missing:
                 raise ValidationFailed({name: [_("Skal udfyldes, når lokationsnummeret oprettes.")] for name in missing})
+        _refuse_unusable_codes(
+            {f"{name}_id": getattr(value, "pk", value) for name, value in fields.items()}, message_types)
         fields.setdefault("from_date", today())
         fields.setdefault("first_from_date", fields["from_date"])
         fields.setdefault("updated_at_date", today())
@@ -80,6 +95,7 @@ def location_number_update(*, actor, reason: str, origin: str = Origin.ADMIN, lo
         check_unit_change(actor, ln.unit, ["location_mode"])
         if "to_date" in changed and changed["to_date"] is None:
             _check_gln_free(ln.gln, exclude_pk=ln.pk)
+        _refuse_unusable_codes({f"{name}_id": getattr(value, "pk", value) for name, value in changed.items()}, ())
         for key, value in changed.items():
             setattr(ln, key, value)
         ln.version += 1
@@ -99,6 +115,7 @@ def location_number_set_message_types(*, actor, reason: str, origin: str = Origi
         for pk, link in current.items():
             if pk not in wanted:
                 link.delete()
+        _refuse_unusable_codes({}, [mt for pk, mt in wanted.items() if pk not in current])
         for pk, mt in wanted.items():
             if pk not in current:
                 LocationNumberMessageType.objects.create(location_number=ln, message_type=mt)

@@ -14,7 +14,7 @@ from ..errors import ConflictError, DomainError, NotAllowed, ValidationFailed
 from ..models import Level, LocationMode, Unit
 from ..permissions import check_perm, check_region, check_unit_change, region_scope
 from ..status import UnitStatus, unit_status
-from .validation import unit_messages
+from .validation import unit_messages, unusable_code_errors
 
 # Fields a caller may set through unit_create/unit_update. Structure (level, parent, owner,
 # ancestors) changes only through unit_move; the SOR-ID never changes.
@@ -49,6 +49,14 @@ def _raise_if_invalid(unit: Unit, *, override_warnings: bool, strict: bool = Tru
         warnings.setdefault(field, []).extend(msgs)
     if errors or (warnings and not override_warnings):
         raise ValidationFailed(errors, warnings)
+
+
+def _refuse_unusable_codes(unit: Unit, attnames) -> None:
+    """A code chosen for a unit must be usable today; one it already has may stay (callers pass
+    only what they set)."""
+    errors = unusable_code_errors(Unit, {a: getattr(unit, a) for a in attnames}, today())
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def _duplicate_provider_warning(unit: Unit) -> dict:
@@ -135,6 +143,7 @@ def unit_create(*, actor, reason: str, origin: str = Origin.ADMIN, level: str, p
             ancestors=(parent.ancestors + [parent.sor_id]) if parent else [],
             name=name, from_date=from_date, first_from_date=first_from_date or from_date, **values,
         )
+        _refuse_unusable_codes(unit, [f.attname for f in _FK_FIELDS.values()])
         _raise_if_invalid(unit, override_warnings=override_warnings, strict=strict,
                           extra_warnings=_duplicate_provider_warning(unit))
         unit.save(force_insert=True)
@@ -175,6 +184,7 @@ def unit_update(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | 
         old_provider = locked.provider_number
         for key, value in changed.items():
             setattr(locked, key, value)
+        _refuse_unusable_codes(locked, list(changed))
         if touch and "updated_at_date" not in changed:
             locked.updated_at_date = today()
         locked.version += 1

@@ -109,3 +109,26 @@ def unit_messages(unit, *, strict: bool = True) -> tuple[dict, dict]:
     if unit.to_date and unit.from_date and unit.to_date < unit.from_date:
         _add(errors, "to_date", [_("Lukkedatoen ligger før gældende-fra-datoen.")])
     return errors, warnings
+
+
+def unusable_code_errors(model, values: dict, day) -> dict[str, list[str]]:
+    """Errors for code-list values (attname → pk) that may not be chosen on `day`: a retired code,
+    or one outside its validity, named with its successor when it has one."""
+    from ..models import CodeList
+
+    errors: dict[str, list[str]] = {}
+    for attname, pk in values.items():
+        if pk is None:
+            continue
+        field = next((f for f in model._meta.concrete_fields if f.attname == attname), None)
+        related = getattr(field, "related_model", None)
+        if related is None or not issubclass(related, CodeList):
+            continue
+        code = related._base_manager.select_related("successor").filter(pk=pk).first()
+        if code is None or code.usable_on(day):
+            continue
+        message = _("%(code)s er udgået og kan ikke vælges til nye data.") % {"code": code}
+        if code.successor is not None and code.successor.usable_on(day):
+            message += " " + _("Brug i stedet %(successor)s.") % {"successor": code.successor}
+        errors.setdefault(field.name, []).append(message)
+    return errors

@@ -188,3 +188,18 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def usable_code_choices(db_field, obj=None):
+    """The choices of a code-list field on a form: codes usable today, plus the one the row
+    already has (so saving never drops it), as the services require."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from registry.models.codes import usable_codes_q
+
+    current = getattr(obj, db_field.attname, None) if obj is not None else None
+    query = usable_codes_q(timezone.localdate())
+    if current is not None:
+        query |= Q(pk=current)
+    return db_field.related_model._default_manager.filter(query)

@@ -11,11 +11,13 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from registry import models as m
 from registry.errors import DomainError
+from registry.models.codes import usable_codes_q
 from registry.services.codes import code_create, code_retire, code_update
 
 from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error
@@ -48,12 +50,13 @@ class RetireForm(forms.Form):
 
     def __init__(self, *args, obj, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["successor"].queryset = type(obj).objects.filter(retired=False).exclude(pk=obj.pk)
+        self.fields["successor"].queryset = type(obj).objects.filter(
+            usable_codes_q(timezone.localdate())).exclude(pk=obj.pk)
 
 
 class CodeListAdmin(HistoryAdminMixin, SorModelAdmin):
     form = CodeForm
-    list_display = ("code", "name_da", "name_en", "retired", "imported_unnamed", "successor")
+    list_display = ("code", "name_da", "name_en", "valid_from", "valid_to", "retired", "imported_unnamed", "successor")
     list_select_related = ("successor",)
     list_filter = ("retired", "imported_unnamed")
     search_fields = ("code", "name_da", "name_en")
@@ -62,7 +65,8 @@ class CodeListAdmin(HistoryAdminMixin, SorModelAdmin):
     extra_fields: tuple = ()
 
     def get_fieldsets(self, request, obj=None):
-        main = ["code", ("name_da", "name_en"), *self.extra_fields, "note", "imported_unnamed"]
+        main = ["code", ("name_da", "name_en"), *self.extra_fields, ("valid_from", "valid_to"), "note",
+                "imported_unnamed"]
         fieldsets = [(_("Kode"), {"fields": main})]
         if obj is not None:
             fieldsets.append((_("Status"), {"fields": [("retired", "successor")]}))

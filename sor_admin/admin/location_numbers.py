@@ -18,7 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from registry.audit import audit_context
 from registry.errors import DomainError
 from registry.inheritance import location_number_valid_on, location_number_valid_q
-from registry.models import EdiMessageType, LocationNumber
+from registry.models import CodeList, EdiMessageType, LocationNumber
+from registry.models.codes import usable_codes_q
 from registry.selectors import in_users_region, units_maintained_by
 from registry.services.location_numbers import (
     EDITABLE_FIELDS,
@@ -28,7 +29,7 @@ from registry.services.location_numbers import (
     location_number_update,
 )
 
-from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error
+from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error, usable_code_choices
 from .history import HistoryAdminMixin
 
 
@@ -70,11 +71,12 @@ class LocationNumberChangeForm(ServiceModelForm):
             self.fields["seen_version"].initial = self.instance.version
             self.fields["edi_message_types"].initial = [link.message_type_id
                                                        for link in self.instance.message_type_links.all()]
+        # Types usable today; a retired type already on the number stays selectable (so saving
+        # does not drop it).
+        usable = usable_codes_q(timezone.localdate())
         if self.instance.pk:
-            # A retired type already on the number stays selectable (so saving does not drop it).
-            current = self.instance.message_type_links.values("message_type")
-            self.fields["edi_message_types"].queryset = EdiMessageType.objects.filter(
-                Q(retired=False) | Q(pk__in=current))
+            usable |= Q(pk__in=self.instance.message_type_links.values("message_type"))
+        self.fields["edi_message_types"].queryset = EdiMessageType.objects.filter(usable)
 
     def apply(self, data):
         changes = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
@@ -94,6 +96,11 @@ class LocationNumberAddForm(ServiceModelForm):
     class Meta:
         model = LocationNumber
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["edi_message_types"].queryset = EdiMessageType.objects.filter(
+            usable_codes_q(timezone.localdate()))
 
     def apply(self, data):
         fields = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
@@ -134,6 +141,8 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "unit":
             kwargs["queryset"] = units_maintained_by(request.user)
+        elif issubclass(db_field.related_model, CodeList):
+            kwargs["queryset"] = usable_code_choices(db_field, getattr(request, "sor_editing", None))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
@@ -159,6 +168,7 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = LocationNumberChangeForm if obj is not None else LocationNumberAddForm
+        request.sor_editing = obj  # for the code-list choices
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):

@@ -25,6 +25,7 @@ from registry.inheritance import VIRTUAL_FIELDS
 from registry.models import (
     ADDRESS_FIELDS,
     ChangeEvent,
+    CodeList,
     EventKind,
     LocationNumber,
     OperationKind,
@@ -45,7 +46,7 @@ from registry.selectors import (
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_update
 from registry.status import UnitStatus, status_q, unit_status
 
-from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error
+from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error, usable_code_choices
 from .history import HistoryAdminMixin, build_entries, build_entries_for_pairs, format_value, newest_first
 from .spreadsheets import UnitSpreadsheetAdminMixin
 
@@ -375,6 +376,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = UnitChangeForm if obj is not None else UnitAddForm
+        request.sor_editing = obj  # for the code-list choices below
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
@@ -399,6 +401,8 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
         if db_field.name == "parent":
             # Only units the user maintains can be chosen as a parent (the service checks again).
             kwargs["queryset"] = units_maintained_by(request.user).filter(level__in=["IE", "SI", "OE"])
+        elif issubclass(db_field.related_model, CodeList):
+            kwargs["queryset"] = usable_code_choices(db_field, getattr(request, "sor_editing", None))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request):
