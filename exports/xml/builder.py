@@ -19,6 +19,9 @@ from registry.models import Level
 from .names import V1_DECLARATIONS, V2_DECLARATIONS, root_start_tag
 from .writer import XmlTextWriter
 
+# The key of `codes` holding {code-list model: primary keys of its v2-only codes}.
+V2_ONLY = "v2_only"
+
 # The v2 file gives every OE a type (SOR 1.2.1.22). An OE without one in our register (possible
 # only for data imported from a v1 file, where UnitType is optional) is written with SNOMED CT
 # 255203001 "Additional values", the type SDS's own v2 extract carries on the private-practice OE
@@ -221,6 +224,10 @@ class SorXmlBuilder:
 
         self.owner_types = codes[OwnerType]
         self.entity_types = codes[EntityType]
+        # A v2-only attribute code in a v1 file is written as it is and counted (never dropped).
+        v2_only = codes.get(V2_ONLY, {}) if version == "v1" else {}
+        self.ln_v2_only = (v2_only.get(SystemSupplier, set()), v2_only.get(SystemType, set()), set(), set(),
+                           v2_only.get(EdiAdministrator, set()))
         self.ln_codes = ((codes[SystemSupplier], "system_supplier_id"), (codes[SystemType], "system_type_id"),
                          (codes[NetworkOperator], "network_operator_id"), (codes[Region], "region_id"),
                          (codes[EdiAdministrator], "edi_administrator_id"))
@@ -229,7 +236,7 @@ class SorXmlBuilder:
         self.w = XmlTextWriter(fh, newline=self.n.newline, declaration=self.n.xml_declaration,
                                final_newline=self.n.final_newline)
         self.counts = {"owners": 0, "institutions": 0, "units": 0, "location_numbers": 0,
-                       "fallback_types": 0, "fallback_geo": 0, "skipped_values": 0}
+                       "fallback_types": 0, "fallback_geo": 0, "skipped_values": 0, "fallback_v2_codes": 0}
 
     # -- document ---------------------------------------------------------------------------------
     def header(self, created_at: dt.datetime) -> None:
@@ -369,11 +376,14 @@ class SorXmlBuilder:
         w.leaf(n.ean_code, ln.gln)
         w.leaf(n.only_internal, b(ln.only_internal))
         w.leaf(n.non_active, b(ln.non_active))
-        for tag, (codes, attname) in zip((n.system_supplier, n.system_type, n.communication_supplier, n.ean_region,
-                                          n.edi_administrator), self.ln_codes, strict=True):
+        for tag, (codes, attname), v2_only in zip((n.system_supplier, n.system_type, n.communication_supplier,
+                                                   n.ean_region, n.edi_administrator), self.ln_codes, self.ln_v2_only,
+                                                  strict=True):
             pk = getattr(ln, attname)
             if pk is not None:
                 w.leaf(tag, codes[pk])
+                if pk in v2_only:
+                    self.counts["fallback_v2_codes"] += 1
             else:
                 self.counts["skipped_values"] += 1
         if ln.note:

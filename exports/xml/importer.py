@@ -48,7 +48,7 @@ from registry.models import (
     SystemType,
     Unit,
 )
-from registry.models.codes import usable_codes_q
+from registry.models.codes import VERSIONED_LISTS, usable_codes_q
 
 from .reader import FileInfo, RecordError, SorFileError, iter_owners, open_xml_stream
 
@@ -132,8 +132,9 @@ class _Codes:
     """Code value → primary key for every code list the file uses; unknown codes are created
     as "imported, unnamed" (only when writing) and reported."""
 
-    def __init__(self, actor, reason, dry_run, result):
+    def __init__(self, actor, reason, dry_run, result, file_version=lambda: ""):
         self.actor, self.reason, self.dry_run, self.result = actor, reason, dry_run, result
+        self.file_version = file_version  # the version of the file being read, once its header is
         self.maps, self.unusable = {}, {}
         day = timezone.localdate()
         for model in (OwnerType, EntityType, ClinicalSpeciality, SpecialityType, *LN_CODE_FIELDS.values()):
@@ -158,8 +159,9 @@ class _Codes:
         if self.dry_run:
             self.maps[model][code] = None
             return None
+        extra = {"file_version": self.file_version()} if model.__name__ in VERSIONED_LISTS else {}
         obj = code_create(actor=self.actor, reason=self.reason, origin="import", model=model, code=code,
-                          imported_unnamed=True)
+                          imported_unnamed=True, **extra)
         self.result.counts["rows_written"] += 2
         self.maps[model][code] = obj.pk
         return obj.pk
@@ -170,7 +172,7 @@ class _Importer:
         self.actor, self.reason, self.dry_run, self.result = actor, reason, dry_run, result
         self.info = info
         self.progress = progress
-        self.codes = _Codes(actor, reason, dry_run, result)
+        self.codes = _Codes(actor, reason, dry_run, result, file_version=lambda: info.version)
         self.seen: set[int] = set()
         self.open_glns: dict[str, int] = {}
         self.municipality_region = dict(Municipality.objects.values_list("code", "region_id"))

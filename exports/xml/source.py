@@ -28,6 +28,8 @@ from registry.models import (
     Unit,
 )
 
+from .builder import V2_ONLY
+
 # Columns the XML does not carry are not read (the ancestors array alone costs a fifth of the load).
 _UNIT_SKIP = {"ancestors", "region", "p_number", "version", "level"}
 _KINDS = ("postal", "visiting", "activity")
@@ -72,9 +74,13 @@ def _address(packed):
 
 
 def code_maps() -> dict:
-    """Primary key → code for every code list the XML writes."""
-    return {model: dict(model.objects.values_list("pk", "code"))
+    """Primary key → code for every code list the XML writes; under `V2_ONLY`, the primary keys
+    of location-number attribute codes that belong to v2 files only."""
+    maps = {model: dict(model.objects.values_list("pk", "code"))
             for model in (OwnerType, EntityType, SystemSupplier, SystemType, NetworkOperator, Region, EdiAdministrator)}
+    maps[V2_ONLY] = {model: set(model.objects.filter(file_version="v2").values_list("pk", flat=True))
+                     for model in (SystemSupplier, SystemType, EdiAdministrator)}
+    return maps
 
 
 def owner_tree_rows(owner_ids: list[int]):

@@ -18,6 +18,10 @@ class CodeList(models.Model):
     name_da = models.CharField(_("navn (dansk)"), max_length=200, blank=True)
     name_en = models.CharField(_("navn (engelsk)"), max_length=200, blank=True)
     retired = models.BooleanField(_("udgået"), default=False)
+    # The location-number attribute lists differ between the files (sor-format.md §4.2): v1 uses
+    # SCTID-shaped codes (1001000055001), v2 small integers (162). Blank: the same in both.
+    file_version = models.CharField(_("filversion"), max_length=2, blank=True,
+                                    choices=[("v1", "SOR XML v1"), ("v2", "SOR XML v2")])
     valid_from = models.DateField(_("gyldig fra"), null=True, blank=True)
     valid_to = models.DateField(_("gyldig til og med"), null=True, blank=True,
                                 help_text=_("Sidste dag koden kan vælges til nye data (inklusive)."))
@@ -44,6 +48,20 @@ class CodeList(models.Model):
         """Whether the code may be chosen for new data on `day` (see `usable_codes_q`)."""
         return (not self.retired and (self.valid_from is None or self.valid_from <= day)
                 and (self.valid_to is None or self.valid_to >= day))
+
+
+# The lists whose codes differ between v1 and v2 files.
+VERSIONED_LISTS = ("SystemSupplier", "SystemType", "EdiAdministrator")
+
+
+def file_version_of(model_name: str, code: str) -> str:
+    """The file version a location-number attribute code belongs to, where its shape tells: a
+    system supplier or system type with an SCTID-shaped code (6 digits or more) is v1, one with a
+    small number v2. EDI administrators are short in both (v1 106, v2 639): the file they were
+    read from decides (the importer passes it); blank when nothing tells."""
+    if model_name not in ("SystemSupplier", "SystemType") or not code.isdigit():
+        return ""
+    return "v1" if len(code) >= 6 else "v2"
 
 
 def usable_codes_q(day) -> models.Q:

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from ..audit import Origin, audit_context
 from ..errors import DomainError, ValidationFailed
+from ..models.codes import file_version_of
 from ..permissions import check_perm
 
 EDITABLE = {"name_da", "name_en", "note", "level_hint", "region", "syntax", "message_group", "urn", "imported_unnamed"}
@@ -26,6 +27,8 @@ def code_create(*, actor, reason: str, origin: str = Origin.ADMIN, model, code: 
             raise ValidationFailed({"code": [_("Koden skal udfyldes.")]})
         if model.objects.filter(code=code).exists():
             raise ValidationFailed({"code": [_("Koden %(code)s findes allerede.") % {"code": code}]})
+        if hasattr(model, "file_version"):
+            values.setdefault("file_version", file_version_of(model.__name__, code))
         return model.objects.create(code=code, imported_unnamed=imported_unnamed, **values)
 
 

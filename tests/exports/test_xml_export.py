@@ -3,6 +3,7 @@ future units, and what a real-world SAX consumer (qName string matching, Boolean
 
 import datetime as dt
 import xml.sax
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -102,3 +103,30 @@ def test_sax_consumer_reads_the_values_we_exported(make_tree, version):
     assert got[tree["oe"].sor_id]["parent"] == tree["si"].sor_id
     assert got[tree["leaf"].sor_id]["parent"] == tree["oe"].sor_id
     assert got[tree["si"].sor_id]["flags"] == [True]
+
+
+@pytest.mark.django_db
+def test_a_v1_export_writes_a_v2_only_attribute_code_as_it_is_and_counts_it(make_tree, tmp_path):
+    import tempfile
+
+    from exports.xml.formats import V1Format, V2Format
+    from registry.models import EdiAdministrator, SystemSupplier
+    from registry.services.codes import code_create
+    from registry.services.location_numbers import location_number_assign
+    from tests.factories import gln, location_codes
+
+    tree = make_tree()
+    cmd = dict(actor=None, reason="t", origin="command")
+    v2_supplier = code_create(**cmd, model=SystemSupplier, code="163", name_da="Leverandør (v2-kode)")
+    v1_admin = code_create(**cmd, model=EdiAdministrator, code="106", name_da="EDI (v1-kode)", file_version="v1")
+    assert (v2_supplier.file_version, v1_admin.file_version) == ("v2", "v1")
+    location_number_assign(**cmd, unit=tree["si"], gln=gln(3),
+                           **{**location_codes(), "system_supplier": v2_supplier, "edi_administrator": v1_admin})
+    day = dt.date(2025, 1, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = V1Format().render(day, tmp)
+        data = Path(result["files"]["Sor.xml"]).read_bytes()
+    assert b"<SystemSupplier>163</SystemSupplier>" in data and b"<EdiAdministrator>106</EdiAdministrator>" in data
+    assert result["counts"]["fallback_v2_codes"] == 1  # never a silent drop, counted on the run page
+    with tempfile.TemporaryDirectory() as tmp:
+        assert V2Format().render(day, tmp)["counts"]["fallback_v2_codes"] == 0
