@@ -59,6 +59,23 @@ def _refuse_unusable_codes(unit: Unit, attnames) -> None:
         raise ValidationFailed(errors)
 
 
+def _routing_warning(unit: Unit) -> dict:
+    """Choosing "inherited" reroutes the unit's messages: say where to, before it is saved."""
+    from ..selectors import unit_effective_values
+
+    parent = Unit.objects.get(pk=unit.parent_id) if unit.parent_id else None
+    if parent is None:
+        return {}
+    inherited = unit_effective_values(parent)["location_number"].value
+    if inherited is None:
+        text = _("Enheden arver så intet lokationsnummer: %(parent)s har intet. Meddelelser kan ikke sendes "
+                 "til enheden.") % {"parent": parent}
+    else:
+        text = _("Enheden arver så lokationsnummer %(gln)s (fra %(source)s): meddelelser til enheden sendes "
+                 "dertil fra nu af.") % {"gln": inherited.gln, "source": Unit.objects.get(pk=inherited.unit_id)}
+    return {"location_mode": [text]}
+
+
 def _duplicate_provider_warning(unit: Unit) -> dict:
     if not unit.provider_number:
         return {}
@@ -189,6 +206,8 @@ def unit_update(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | 
             locked.updated_at_date = today()
         locked.version += 1
         extra = _duplicate_provider_warning(locked) if locked.provider_number != old_provider else {}
+        if changed.get("location_mode") == LocationMode.INHERITED:
+            extra.update(_routing_warning(locked))
         _raise_if_invalid(locked, override_warnings=override_warnings, strict=strict, extra_warnings=extra)
         locked.save()
         return locked

@@ -164,3 +164,19 @@ def test_closing_a_units_own_number_leaves_it_with_none_never_silently_inheritin
     assert si.location_mode == LocationMode.NONE
     assert unit_effective_values(si)["location_number"].value is None  # not the owner's 5790002401473
     assert unit_effective_values(leaf)["location_number"].value is None
+
+
+@pytest.mark.django_db
+def test_choosing_inherited_says_where_messages_will_go_before_it_is_saved(make_tree):
+    from registry.errors import ValidationFailed
+
+    tree = make_tree()
+    location_number_assign(unit=tree["ie"], gln="5790002401473", **location_codes(), **CMD)
+    unit_update(unit=tree["oe"], changes={"location_mode": LocationMode.NONE}, **CMD)
+    with pytest.raises(ValidationFailed) as warned:
+        unit_update(unit=tree["oe"], changes={"location_mode": LocationMode.INHERITED}, **CMD)
+    assert warned.value.only_warnings and "5790002401473" in warned.value.warnings["location_mode"][0]
+    assert Unit.objects.get(pk=tree["oe"].pk).location_mode == LocationMode.NONE  # not saved
+    unit_update(unit=tree["oe"], changes={"location_mode": LocationMode.INHERITED}, override_warnings=True, **CMD)
+    leaf = Unit.objects.get(pk=tree["leaf"].pk)
+    assert unit_effective_values(leaf)["location_number"].value.gln == "5790002401473"
