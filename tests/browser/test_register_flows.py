@@ -13,17 +13,9 @@ from registry.models import LocationMode, LocationNumber, Unit
 from registry.personas import ensure_personas
 from tests.factories import gln, location_codes
 
+from .helpers import log_in
+
 SCREENSHOT_DIR = os.environ.get("SOR_SCREENSHOT_DIR", "/tmp")
-
-
-def log_in(page, live_server, login):
-    from playwright.sync_api import expect
-
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", login)
-    page.fill("#id_password", login)
-    page.click("input[type=submit]")
-    expect(page.locator("#site-name")).to_contain_text("SOR-administration")
 
 
 def status_cell(page, live_server, sor_id):

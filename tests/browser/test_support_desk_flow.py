@@ -9,6 +9,8 @@ import pytest
 
 from registry.personas import ensure_personas
 
+from .helpers import log_in
+
 SCREENSHOT_DIR = os.environ.get("SOR_SCREENSHOT_DIR", "/tmp")
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -18,11 +20,7 @@ def test_support_desk_changes_a_phone_number_and_sees_it_in_the_history(live_ser
     oe = tree["oe"]
     from playwright.sync_api import expect
 
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", "support")
-    page.click("input[type=submit]")
-    expect(page.locator("#site-name")).to_contain_text("SOR-administration")
+    log_in(page, live_server, "support")
 
     # Find the unit by its ydernummer from the changelist search.
     page.goto(f"{live_server.url}/admin/registry/unit/")
