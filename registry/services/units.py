@@ -25,6 +25,11 @@ EDITABLE_FIELDS = frozenset(
 _FK_FIELDS = {f.name: f for f in Unit._meta.concrete_fields if f.is_relation and f.name not in _FIXED}
 
 
+def _day(day: dt.date) -> str:
+    """A date in a message, as the staff pages show dates."""
+    return day.strftime("%d-%m-%Y")
+
+
 def today() -> dt.date:
     return timezone.localdate()
 
@@ -230,7 +235,7 @@ def unit_close(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | i
                    check_scope=True)
         if to_date < locked.from_date:
             raise ValidationFailed({"to_date": [_("Lukkedatoen %(date)s ligger før enheden blev gældende (%(from)s).")
-                                                % {"date": to_date, "from": locked.from_date}]})
+                                                % {"date": _day(to_date), "from": _day(locked.from_date)}]})
         open_below = list(
             Unit.objects.select_for_update().filter(ancestors__contains=[locked.sor_id])
             .exclude(to_date__lte=to_date).order_by("sor_id")
@@ -239,7 +244,7 @@ def unit_close(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | i
             names = ", ".join(str(u) for u in open_below[:5]) + (" …" if len(open_below) > 5 else "")
             raise ValidationFailed({"to_date": [
                 _("%(n)d underenheder er stadig åbne efter %(date)s: %(names)s. Luk dem først, eller luk dem med.")
-                % {"n": len(open_below), "date": to_date, "names": names}
+                % {"n": len(open_below), "date": _day(to_date), "names": names}
             ]})
         closed = []
         for target in [locked, *open_below]:

@@ -149,7 +149,13 @@ class ObjectActionMixin:
         if obj is None:
             return None, self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not perm_check(request, obj):
-            raise PermissionDenied
+            if request.method == "POST" or not self.has_view_permission(request, obj):
+                raise PermissionDenied
+            # Someone who may read the row followed a link they may not use: say why, show the row.
+            messages.error(request, gettext("Du har ikke ret til dette for %(obj)s (en anden region, eller din rolle "
+                                            "tillader det ikke). Du kan se den, men ikke ændre den.") % {"obj": obj})
+            url = reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+            return None, HttpResponseRedirect(url)
         return obj, None
 
     def render_action_form(self, request, obj, form, *, title, submit_label, intro="", template=None):

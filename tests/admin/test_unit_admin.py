@@ -11,7 +11,7 @@ from registry.errors import NotAllowed
 from registry.models import Unit
 from registry.services.units import unit_update
 
-from .admin_helpers import change_url, form_data, form_errors, text_of
+from .admin_helpers import change_url, form_data, form_errors, messages_of, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -137,7 +137,9 @@ def test_regional_administrator_reads_another_regions_unit_but_cannot_change_or_
     assert post.status_code == 403
     assert fresh(other).phone == other.phone
     assert client.get(f"/admin/registry/unit/{other.pk}/history/").status_code == 200
-    assert client.get(f"/admin/registry/unit/{other.pk}/close/").status_code == 403
+    refused = client.get(f"/admin/registry/unit/{other.pk}/close/")  # a link followed by URL: told why
+    assert refused.status_code == 302 and refused["Location"] == change_url(other)
+    assert any("ikke ret til dette" in m for m in messages_of(refused))
     assert client.post(f"/admin/registry/unit/{other.pk}/close/", {"to_date": "2030-01-01",
                                                                    "reason": "Forsøg"}).status_code == 403
     assert fresh(other).to_date is None
