@@ -15,7 +15,8 @@ that its unit's routing changed.
 
 Sequence numbers are assigned when the outermost operation ends, under a transaction-level
 advisory lock that is held until the commit (`assign_sequence`, ADR 0008), so they become
-visible in commit order and without gaps.
+visible in commit order and without gaps; a bulk operation takes the lock at its first bulk
+write and numbers at insert from then on (`_numbers_at_insert`).
 """
 
 from __future__ import annotations
@@ -310,8 +311,8 @@ def _block_values(name, resolved) -> dict:
 
 
 def effective_state(sor_ids, day: dt.date | None = None) -> dict:
-    """sor_id → {block: (source SOR-ID, flat values)} for the given units, resolved as the file
-    resolves them on `day` (today by default)."""
+    """sor_id → {block: (source SOR-ID, flat values)} for the given units, resolved as the register
+    routes them on `day` (today by default): the current location number, never a closed one."""
     from collections import defaultdict
 
     from .inheritance import Resolver
@@ -396,8 +397,7 @@ def _log_effective(op, before: dict) -> int:
                 if old_vals.get(key) != new_vals.get(key):
                     changes[key] = [old_vals.get(key), new_vals.get(key)]
             if old_src != new_src:
-                changes[f"{name}.source"] = [jsonable(str(old_src) if old_src else None),
-                                             jsonable(str(new_src) if new_src else None)]
+                changes[f"{name}.source"] = [str(old_src) if old_src else None, str(new_src) if new_src else None]
         if changes:
             events.append((EventEntity.UNIT, "registry.unit", str(sor_id), sor_id, EventKind.EFFECTIVE_CHANGED, changes))
     return write_events(events, op=op)  # under the operation that changed them
