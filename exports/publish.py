@@ -125,8 +125,11 @@ def make_zip(xml_path: Path, zip_path: Path, day: dt.date) -> None:
         info = zipfile.ZipInfo(ZIP_MEMBER, date_time=(day.year, day.month, day.day, 0, 0, 0))
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
+        # The size known up front lets zipfile write plain headers while the file allows it
+        # (ZIP64 only past 4 GiB): some consumers' unzip code reads no ZIP64.
+        info.file_size = xml_path.stat().st_size
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive, \
-                open(xml_path, "rb") as src, archive.open(info, "w", force_zip64=True) as dst:
+                open(xml_path, "rb") as src, archive.open(info, "w") as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
         fsync_file(tmp)
         os.replace(tmp, zip_path)

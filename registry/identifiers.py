@@ -22,8 +22,17 @@ PHONE_RE = re.compile(r"^\+?[0-9 ()-]{8,20}$")
 Messages = tuple[list[str], list[str]]
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits 0-9 only. `str.isdigit()`, `\\d` and python-stdnum also accept other Unicode
+    digits (fullwidth ０, superscript ², circled ①, Kannada ೧ …), which SOR's file and its
+    consumers do not: an identifier holding one fails the XSD and every consumer's parser."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def digits_only(value: str) -> str:
-    return re.sub(r"\D", "", value or "")
+    """The ASCII digits of `value` (other Unicode digits are dropped, so a comparison with the
+    value itself shows them)."""
+    return re.sub(r"[^0-9]", "", value or "")
 
 
 def sor_id_for_sequence(seq: int) -> int:
@@ -40,8 +49,8 @@ def sequence_of_sor_id(sor_id: int | str) -> int:
 
 def check_sor_id(value) -> Messages:
     text = str(value or "").strip()
-    if not text.isdigit():
-        return [_("Et SOR-ID består kun af cifre; %(value)r gør ikke.") % {"value": text}], []
+    if not is_digits(text):
+        return [_("Et SOR-ID består kun af cifrene 0-9; %(value)r gør ikke.") % {"value": text}], []
     if len(text) < 11 or len(text) > 18:
         return [_("Et SOR-ID har 11–18 cifre; %(value)s har %(n)d.") % {"value": text, "n": len(text)}], []
     if SOR_ID_RE.match(text) and verhoeff.is_valid(text):
@@ -59,7 +68,7 @@ def check_gln(value) -> Messages:
     text = str(value or "").strip()
     digits = digits_only(text)
     if digits != text.replace(" ", ""):
-        return [_("Et lokationsnummer består af 13 cifre; %(value)r indeholder andet.") % {"value": text}], []
+        return [_("Et lokationsnummer består af 13 cifre (0-9); %(value)r indeholder andet.") % {"value": text}], []
     if len(digits) == 12:
         return [_("Et lokationsnummer har 13 cifre; %(value)s har 12 (mangler der et ciffer?).") % {"value": digits}], []
     if len(digits) == 14:
@@ -80,7 +89,7 @@ def check_cvr(value, *, phone: str = "", fax: str = "") -> Messages:
         return [], []
     digits = digits_only(text)
     phone_digits = {digits_only(p)[-8:] for p in (phone, fax) if p}
-    looks_like_phone = text.startswith("+") or bool(re.search(r"\d\s+\d", text)) or (len(digits) == 10 and digits.startswith("45"))
+    looks_like_phone = text.startswith("+") or bool(re.search(r"[0-9]\s+[0-9]", text)) or (len(digits) == 10 and digits.startswith("45"))
     if digits and digits[-8:] in phone_digits:
         return [_("CVR-nummeret %(value)s er det samme som enhedens telefon-/faxnummer: er telefonnummeret skrevet i CVR-feltet?")
                 % {"value": text}], []
@@ -102,8 +111,8 @@ def check_cvr(value, *, phone: str = "", fax: str = "") -> Messages:
 
 def check_p_number(value) -> Messages:
     text = str(value or "").strip()
-    if text and (not text.isdigit() or len(text) != 10):
-        return [_("Et P-nummer har 10 cifre; %(value)r gør ikke.") % {"value": text}], []
+    if text and (not is_digits(text) or len(text) != 10):
+        return [_("Et P-nummer har 10 cifre (0-9); %(value)r gør ikke.") % {"value": text}], []
     return [], []
 
 
@@ -114,8 +123,8 @@ def check_provider_number(value, *, strict: bool = True) -> Messages:
     text = str(value or "").strip()
     if not text:
         return [], []
-    if not text.isdigit():
-        return [_("Et ydernummer består kun af cifre; %(value)r gør ikke.") % {"value": text}], []
+    if not is_digits(text):
+        return [_("Et ydernummer består kun af cifrene 0-9; %(value)r gør ikke.") % {"value": text}], []
     if len(text) == 8 and text.startswith("99"):
         return [], [_("Ydernummer %(value)s starter med 99: det er et skjult dubletnummer (ydernummer %(real)s). "
                       "Ryd dubletten op.") % {"value": text, "real": text[2:]}]

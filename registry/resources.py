@@ -107,7 +107,7 @@ class TextWidget(widgets.Widget):
 
     def clean(self, value, row=None, **kwargs):
         text = cell_text(value)
-        if self.zero_pad and isinstance(value, int | float) and text.isdigit():
+        if self.zero_pad and isinstance(value, int | float) and ids.is_digits(text):
             # A spreadsheet program that read "019062" as a number dropped the leading zero.
             text = text.zfill(self.zero_pad)
         if len(text) > self.max_length:
@@ -123,7 +123,7 @@ class PositiveIntWidget(widgets.Widget):
         text = cell_text(value)
         if not text:
             return None
-        if not text.isdigit() or int(text) > 2_147_483_647:
+        if not ids.is_digits(text) or int(text) > 2_147_483_647:
             raise ValueError(_("Skal være et helt, positivt tal (højst 10 cifre); %(value)r er ikke.") % {"value": text})
         return int(text)
 

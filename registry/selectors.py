@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from django.db.models import Q, QuerySet
 
+from . import identifiers as ids
 from .inheritance import Resolved, Resolver
 from .models import ChangeEvent, LocationNumber, Unit
 from .permissions import region_scope
@@ -45,7 +46,7 @@ def unit_search_q(term: str) -> Q:
     """Search by SOR-ID, name, ydernummer, GLN, CVR or SHAK, picking the index the term can use."""
     term = term.strip()
     digits = term.replace(" ", "")
-    if digits.isdigit():
+    if ids.is_digits(digits):
         q = Q(provider_number=digits) | Q(cvr=digits) | Q(shak=digits) | Q(p_number=digits)
         if len(digits) <= 6:
             q |= Q(provider_number=digits.zfill(6))

@@ -17,6 +17,17 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me" if DEBUG else None)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
+# HTTPS: on by default when DEBUG is off (`manage.py check --deploy` is then clean); each can be
+# turned off for a deployment behind a TLS-terminating proxy that does it itself.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "sor_admin.apps.SorAdminConfig",
     "django.contrib.auth",
@@ -91,6 +102,8 @@ STATIC_ROOT = BASE_DIR / ".data" / "static"
 LOGIN_URL = "admin:login"
 
 # Where published files land (exports app): <EXPORT_ROOT>/<date>/ and <EXPORT_ROOT>/latest/.
+# Uploaded import files wait here between the dry run and the confirm step (removed afterwards).
+IMPORT_UPLOAD_DIR = Path(env_str("SOR_IMPORT_DIR", str(BASE_DIR / ".data" / "imports")))
 EXPORT_ROOT = Path(env_str("SOR_EXPORT_ROOT", str(BASE_DIR / ".data" / "exports")))
 EXPORT_KEEP_DAYS = env_int("SOR_EXPORT_KEEP_DAYS", 14)
 EXPORT_GATE_MAX_LOCATION_LOSS = env_float("SOR_GATE_MAX_LOCATION_LOSS", 0.02)
@@ -101,6 +114,11 @@ EXPORT_RUN_MAX_ATTEMPTS = env_int("SOR_EXPORT_MAX_ATTEMPTS", 3)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:63799/0")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+# Django's cache on Redis, shared by every process: an import's progress (reported from inside its
+# own uncommitted transaction) and, later, rate limits.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": env_str("SOR_CACHE_URL", CELERY_BROKER_URL.rsplit("/", 1)[0] + "/1"),
+                      "KEY_PREFIX": env_str("SOR_CACHE_PREFIX", "sor")}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE

@@ -19,6 +19,13 @@ from registry.personas import ensure_personas
 from registry.services.units import unit_create
 
 
+@pytest.fixture(autouse=True)
+def import_upload_dir(settings, tmp_path):
+    """Uploaded import files land in the test's own folder, never in .data/imports."""
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "imports"
+    return settings.IMPORT_UPLOAD_DIR
+
+
 @pytest.fixture
 def personas(db):
     users = ensure_personas()

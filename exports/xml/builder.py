@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from registry.inheritance import location_number_in_file
 from registry.levels import LEVEL_ADDRESSES, carries
 from registry.models import Level
@@ -207,6 +209,17 @@ def created_at_text(moment: dt.datetime, version: str) -> str:
     return text
 
 
+class MissingTypeError(ValueError):
+    """An owner or institution without its type: the XSD requires it and real consumers (NSP's
+    importer among them) abort the whole file on its absence, so no file is written. The admin
+    and the import refuse such units; this names one that got in some other way."""
+
+    def __init__(self, sor_id, what):
+        self.sor_id = sor_id
+        super().__init__(_("Enhed %(id)s har ingen %(what)s; filen kan ikke dannes. Angiv typen i administrationen.")
+                         % {"id": sor_id, "what": what})
+
+
 class SorXmlBuilder:
     """Writes one SorTree; call `header`, then `owner` per owner in SOR-ID order, then `close`."""
 
@@ -278,8 +291,9 @@ class SorXmlBuilder:
         w.start("InstitutionOwner")
         w.leaf(n.sor_id, str(u.sor_id))
         w.leaf(n.name, u.name)
-        if u.owner_type_id is not None:
-            w.leaf(n.owner_type, self.owner_types[u.owner_type_id])
+        if u.owner_type_id is None:
+            raise MissingTypeError(u.sor_id, _("ejertype (OwnerType)"))
+        w.leaf(n.owner_type, self.owner_types[u.owner_type_id])
         if u.location_mode == "own":
             ln = location_number_in_file(self.lns.get(u.sor_id, ()), self.day)
             if ln is not None:
@@ -300,7 +314,9 @@ class SorXmlBuilder:
         w.leaf(n.name, u.name)
         if u.entity_type_id is not None:
             w.leaf(n.oe_type if is_oe else n.si_type, self.entity_types[u.entity_type_id])
-        elif is_oe and n.version == "v2":
+        elif not is_oe:
+            raise MissingTypeError(u.sor_id, _("institutionstype (InstitutionType)"))
+        elif n.version == "v2":
             w.leaf(n.oe_type, V2_FALLBACK_OE_TYPE)
             self.counts["fallback_types"] += 1
         if is_oe:
@@ -311,7 +327,7 @@ class SorXmlBuilder:
             if u.shak:
                 w.leaf(n.shak, u.shak)
             if u.provider_number:
-                w.leaf(n.provider, u.provider_number.zfill(6) if u.provider_number.isdigit() else u.provider_number)
+                w.leaf(n.provider, u.provider_number)  # as registered: never padded
         else:
             if u.pharmacy_number:
                 w.leaf(n.pharmacy, u.pharmacy_number)

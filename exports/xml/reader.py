@@ -10,7 +10,9 @@ the structure (`sor_id`, `level`, `parent_id`, `owner_id`, `ancestors`)."""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import functools
 import io
 import re
 import zipfile
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext as _
 from lxml import etree
 
+from registry.identifiers import is_digits
 from registry.levels import LEVEL_ADDRESSES, LEVEL_FIELDS, level_fields
 from registry.models import Level, Unit
 
@@ -71,15 +74,43 @@ def open_xml_stream(path):
     return open(path, "rb")
 
 
-_ROOT_START = re.compile(rb"<[A-Za-z_]")
+_ROOT_START = re.compile(r"<[A-Za-z_]")
+_DECLARATION = re.compile(r"<!(DOCTYPE|ENTITY)")
+# A file reporting this many problems is not a SOR file with a few mistakes: reading stops, and the
+# first ones are shown with their lines (bounded time and memory for any input).
+MAX_ERRORS = 200
+# More elements than this under one InstitutionOwnerEntity (the largest real owner has well under
+# a million) and the owner is refused before its tree outgrows memory.
+MAX_OWNER_ELEMENTS = 5_000_000
+
+
+class TooManyErrors(SorFileError):
+    def __init__(self, line=None):
+        super().__init__(_("Læsningen er stoppet efter %(n)d fejl; de første vises. Ret dem, eller kontrollér, at "
+                           "filen er en SOR XML-fil.") % {"n": MAX_ERRORS}, line)
+
+
+def _prolog_text(head: bytes) -> str:
+    """The start of the file as text, whatever its encoding (UTF-8 or UTF-16, with or without BOM)."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                          (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom):].decode(encoding, errors="replace")
+    if head[:2] == b"<\x00":
+        return head.decode("utf-16-le", errors="replace")
+    if head[:2] == b"\x00<":
+        return head.decode("utf-16-be", errors="replace")
+    return head.decode("utf-8", errors="replace")
 
 
 def check_prolog(head: bytes) -> None:
-    """Refuse any DOCTYPE (the only place one may appear is before the root element)."""
-    match = _ROOT_START.search(head)
-    prolog = head if match is None else head[: match.start()]
-    if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
-        line = prolog[: prolog.find(b"<!")].count(b"\n") + 1
+    """Refuse any DOCTYPE (the only place one may appear is before the root element), naming its line."""
+    text = _prolog_text(head)
+    match = _ROOT_START.search(text)
+    prolog = text if match is None else text[: match.start()]
+    found = _DECLARATION.search(prolog)
+    if found:
+        line = prolog[: found.start()].count("\n") + 1
         raise SorFileError(_("Filen indeholder en DOCTYPE-erklæring; SOR-filer må ikke have DTD'er eller entiteter."),
                            line)
 
@@ -116,7 +147,7 @@ def _date(el, errors):
 
 def _int(el, errors):
     value = _strip(el)
-    if value.isdigit():
+    if is_digits(value):  # ASCII only: "²".isdigit() is True and int("²") raises
         return int(value)
     errors.append(RecordError(el.sourceline, _("%(el)s skal være et tal, ikke %(v)r.") % {"el": local(el.tag), "v": value}))
     return None
@@ -124,7 +155,7 @@ def _int(el, errors):
 
 def _code(el, errors):
     value = _strip(el)
-    if not value.isdigit():
+    if not is_digits(value):
         errors.append(RecordError(el.sourceline, _("%(el)s skal være en talkode, ikke %(v)r.")
                                   % {"el": local(el.tag), "v": value}))
     return value
@@ -440,10 +471,19 @@ def iter_owners(stream, info: FileInfo):
     )
     depth = 0
     root = None
+    owner_elements = 0
+    errors = info.errors
     try:
         for event, el in context:
             if event == "start":
                 depth += 1
+                if depth > 2:
+                    owner_elements += 1
+                    if owner_elements > MAX_OWNER_ELEMENTS:
+                        raise SorFileError(_("Institutionsejeren har mere end %(n)s elementer; filen afvises.")
+                                           % {"n": f"{MAX_OWNER_ELEMENTS:,}".replace(",", ".")}, el.sourceline)
+                elif depth == 2:
+                    owner_elements = 0
                 if depth == 1:
                     root = el
                     ns = el.tag[1:].partition("}")[0] if el.tag.startswith("{") else ""
@@ -456,8 +496,20 @@ def iter_owners(stream, info: FileInfo):
                     info.version = NAMESPACES[ns]
                 continue
             depth -= 1
+            if depth > 1:
+                if not _known(el.tag):
+                    # Dropped as soon as it ends, so a flood of unknown elements costs no memory.
+                    errors.append(RecordError(el.sourceline, _("Ukendt element %(el)s.") % {"el": local(el.tag) or el.tag}))
+                    parent = el.getparent()
+                    if parent is not None:
+                        parent.remove(el)
+                    if len(errors) >= MAX_ERRORS:
+                        raise TooManyErrors(el.sourceline)
+                continue
             if depth != 1:
                 continue
+            if len(errors) >= MAX_ERRORS:
+                raise TooManyErrors(el.sourceline)
             name = local(el.tag)
             if name == "InstitutionOwnerEntity":
                 if info.snapshot_date is None:
@@ -477,9 +529,40 @@ def iter_owners(stream, info: FileInfo):
                 del root[0]
     except etree.XMLSyntaxError as exc:
         line = exc.lineno or (exc.position[0] if exc.position else None)
+        if not exc.lineno and not exc.position:
+            line = None
         raise SorFileError(_("Filen er ikke gyldig XML: %(msg)s") % {"msg": exc.msg}, line) from None
     if root is None:
         raise SorFileError(_("Filen er tom."))
+
+
+def _schema_names() -> frozenset[str]:
+    """Local names of every element SOR XML v1 or v2 may hold: the v1 XSD with its OIO
+    dependencies, the v2 names the builder writes, and the wrappers the reader knows."""
+    from pathlib import Path
+
+    from .builder import V1, V2
+
+    names = set(WRAPPERS) | {"InstitutionOwner", "HealthInstitution", "OrganizationalUnit", "SorTree"}
+    for value in (*vars(V1).values(), *vars(V2).values()):
+        if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9:_-]+", value):
+            names.add(value.rpartition(":")[2])
+    names |= set(ADDRESS_PARTS) | set(ADDRESS_EXTRAS) | set(ADDRESS_TAGS)
+    xsd_root = Path(__file__).resolve().parent.parent / "xsd"
+    for xsd in xsd_root.rglob("*.xsd"):
+        names.update(re.findall(r'<(?:xs:|xsd:)?element[^>]*?\b(?:name|ref)="(?:[A-Za-z0-9_-]+:)?([A-Za-z0-9_-]+)"',
+                                xsd.read_text(encoding="utf-8", errors="replace")))
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _known(tag) -> bool:
+    if not isinstance(tag, str):  # comments and processing instructions are removed by the parser
+        return True
+    return local(tag) in _SCHEMA_NAMES()
+
+
+_SCHEMA_NAMES = functools.cache(_schema_names)
 
 
 class _Prepend(io.RawIOBase):

@@ -13,6 +13,7 @@ from .codes import (
     SystemSupplier,
     SystemType,
 )
+from .imports import ImportJob
 from .location import LocationNumber, LocationNumberMessageType
 from .operations import ChangeEvent, EventEntity, EventKind, Operation, OperationKind
 from .staff import StaffProfile
@@ -29,6 +30,7 @@ __all__ = [
     "EntityType",
     "EventEntity",
     "EventKind",
+    "ImportJob",
     "Level",
     "LocationMode",
     "LocationNumber",

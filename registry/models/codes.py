@@ -59,7 +59,7 @@ def file_version_of(model_name: str, code: str) -> str:
     system supplier or system type with an SCTID-shaped code (6 digits or more) is v1, one with a
     small number v2. EDI administrators are short in both (v1 106, v2 639): the file they were
     read from decides (the importer passes it); blank when nothing tells."""
-    if model_name not in ("SystemSupplier", "SystemType") or not code.isdigit():
+    if model_name not in ("SystemSupplier", "SystemType") or not (code.isascii() and code.isdigit()):
         return ""
     return "v1" if len(code) >= 6 else "v2"
 

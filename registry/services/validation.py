@@ -86,7 +86,7 @@ def unit_messages(unit, *, strict: bool = True) -> tuple[dict, dict]:
                 if not (getattr(unit, f"{kind}_{suffix}") or "").strip():
                     _add(errors, f"{kind}_{suffix}", [_("Adressen mangler %(what)s.") % {"what": label}])
             post_code = getattr(unit, f"{kind}_post_code")
-            if strict and post_code and not (post_code.isdigit() and len(post_code) == 4):
+            if strict and post_code and not (ids.is_digits(post_code) and len(post_code) == 4):
                 _add(errors, f"{kind}_post_code", [_("Et postnummer har 4 cifre; %(value)r gør ikke.") % {"value": post_code}])
     if unit.geo_parent_sor_id:
         run("geo_parent_sor_id", ids.check_sor_id(unit.geo_parent_sor_id))

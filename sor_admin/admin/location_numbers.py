@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.audit import audit_context
 from registry.errors import DomainError
+from registry.identifiers import is_digits
 from registry.inheritance import location_number_valid_on, location_number_valid_q
 from registry.models import CodeList, EdiMessageType, LocationNumber
 from registry.models.codes import usable_codes_q
@@ -150,7 +151,7 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
         if not term:
             return queryset, False
         digits = term.replace(" ", "")
-        if digits.isdigit():
+        if is_digits(digits):
             q = Q(gln=digits) if len(digits) == 13 else Q(gln__startswith=digits)
             if len(digits) >= 11:
                 q |= Q(unit_id=int(digits))

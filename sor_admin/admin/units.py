@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.audit import audit_context
 from registry.errors import DomainError
+from registry.identifiers import is_digits
 from registry.inheritance import VIRTUAL_FIELDS
 from registry.models import (
     ADDRESS_FIELDS,
@@ -93,7 +94,7 @@ class RegionFilter(admin.SimpleListFilter):
         value = self.value()
         if value in (None, self.ALL):
             return queryset
-        if not value.isdigit():
+        if not is_digits(value):
             return queryset.none()
         return queryset.filter(region_id=int(value))
 

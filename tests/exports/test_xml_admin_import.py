@@ -1,47 +1,123 @@
-"""Admin upload of a SOR XML file: dry-run preview, confirm with a reason, staff-only."""
+"""Admin upload of a SOR XML file as background jobs: dry-run preview unit by unit, confirm with a
+reason, staff-only, uploads cleaned up."""
+
+import datetime as dt
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from registry.models import Unit
+from registry.models import ImportJob, Unit
+from registry.services.units import unit_create
 
 from .xml_helpers import V1_SAMPLES
 
 PRAKSIS = next(p for p in V1_SAMPLES if p.name == "ONE_PRAKSIS.xml")
 
 
-def _upload(client):
-    return client.post("/admin/sor-import/", {"file": SimpleUploadedFile("ONE_PRAKSIS.xml", PRAKSIS.read_bytes())})
+@pytest.fixture(autouse=True)
+def eager(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+def _upload(client, capture, data=None, name="ONE_PRAKSIS.xml"):
+    with capture(execute=True):
+        response = client.post("/admin/sor-import/", {"file": SimpleUploadedFile(name, data or PRAKSIS.read_bytes())})
+    return response
+
+
+def _confirm(client, capture, job, reason="indlæsning fra SDS"):
+    with capture(execute=True):
+        return client.post(f"/admin/sor-import/jobs/{job.pk}/confirm/", {"reason": reason})
+
+
+def _uploads(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 @pytest.mark.django_db
-def test_sor_admin_previews_then_confirms_an_import(client, sor_admin):
+def test_sor_admin_previews_in_the_background_then_confirms(client, sor_admin, django_capture_on_commit_callbacks,
+                                                          import_upload_dir):
     client.force_login(sor_admin)
-    response = _upload(client)
-    assert response.status_code == 200
+    response = _upload(client, django_capture_on_commit_callbacks)
+    preview = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/admin/sor-import/jobs/{preview.pk}/"
+    assert preview.dry_run and preview.status == "succeeded" and preview.requested_by == sor_admin
     assert Unit.objects.count() == 0  # the preview wrote nothing
-    token = response.context["token"]
-    assert response.context["result"].counts["created"] == 3
-    done = client.post("/admin/sor-import/confirm/", {"token": token, "reason": "indlæsning fra SDS"})
-    assert done.status_code == 200 and done.context["result"].ok
+    page = client.get(response["Location"]).content.decode()
+    created = page.split('id="import-created"')[1].split("</table>")[0]
+    for sor_id in ("8321000016007", "8331000016009", "8341000016002"):
+        assert sor_id in created
+    assert f'action="/admin/sor-import/jobs/{preview.pk}/confirm/"' in page
+    assert len(_uploads(import_upload_dir)) == 1  # waiting for the confirm step
+
+    done = _confirm(client, django_capture_on_commit_callbacks, preview)
+    job = ImportJob.objects.exclude(pk=preview.pk).get()
+    assert done["Location"] == f"/admin/sor-import/jobs/{job.pk}/"
+    assert job.status == "succeeded" and not job.dry_run and job.preview_of == preview and job.operation is not None
     assert Unit.objects.count() == 3
     row = Unit.history.filter(sor_id=8321000016007).get()
     assert row.history_user == sor_admin and row.origin == "import" and "indlæsning fra SDS" in row.history_change_reason
+    assert row.operation_id == job.operation_id
+    assert _uploads(import_upload_dir) == []  # imported: the upload is gone
+    # A second confirm of the same preview is refused.
+    again = _confirm(client, django_capture_on_commit_callbacks, preview)
+    assert again.status_code == 302 and ImportJob.objects.count() == 2
 
 
 @pytest.mark.django_db
-def test_preview_of_a_bad_file_shows_its_errors_and_no_confirm(client, sor_admin):
+def test_preview_of_a_bad_file_shows_its_errors_with_lines_no_confirm_and_drops_the_upload(
+        client, sor_admin, django_capture_on_commit_callbacks, import_upload_dir):
     client.force_login(sor_admin)
     bad = PRAKSIS.read_bytes().replace(b"8341000016002", b"8341000016003")
-    response = client.post("/admin/sor-import/", {"file": SimpleUploadedFile("bad.xml", bad)})
-    assert response.status_code == 200
-    assert "Verhoeff" in response.content.decode()
-    assert 'action="/admin/sor-import/confirm/"' not in response.content.decode()
+    response = _upload(client, django_capture_on_commit_callbacks, bad, "bad.xml")
+    page = client.get(response["Location"]).content.decode()
+    errors = page.split('id="import-errors"')[1].split("</ul>")[0]
+    assert "linje" in errors and "Verhoeff" in errors
+    assert "/confirm/" not in page
+    assert ImportJob.objects.get().status == "failed"
+    assert _uploads(import_upload_dir) == []
+
+
+@pytest.mark.django_db
+def test_preview_lists_changed_fields_old_and_new(client, sor_admin, django_capture_on_commit_callbacks):
+    from registry.services.xml_import import import_sor_file
+
+    assert import_sor_file(PRAKSIS, reason="første").ok
+    client.force_login(sor_admin)
+    renamed = PRAKSIS.read_bytes().replace("Michael Filtenborg &amp; co".encode(), "Lægerne Filtenborg".encode(), 1)
+    assert renamed != PRAKSIS.read_bytes()
+    response = _upload(client, django_capture_on_commit_callbacks, renamed)
+    changed = client.get(response["Location"]).content.decode().split('id="import-changed"')[1].split("</table>")[0]
+    assert "<td>Michael Filtenborg &amp; co</td><td>Lægerne Filtenborg</td>" in changed
+    assert ImportJob.objects.get().counts["changed"] == 1
+
+
+@pytest.mark.django_db
+def test_preview_warns_in_red_when_a_sor_id_names_another_unit(client, sor_admin, django_capture_on_commit_callbacks,
+                                                            make_tree):
+    # A register whose SOR-ID 8321000016007 is a home-care owner, not ONE_PRAKSIS.xml's GP practice.
+    unit_create(actor=None, reason="demo", origin="command", level="IE", name="Hjemmeplejen Nord", sor_id=8321000016007,
+                from_date=dt.date(2020, 1, 1), **_owner())
+    client.force_login(sor_admin)
+    response = _upload(client, django_capture_on_commit_callbacks)
+    page = client.get(response["Location"]).content.decode()
+    warnings = page.split('id="import-warnings"')[1].split("</table>")[0]
+    assert "8321000016007" in warnings and "Hjemmeplejen Nord" in warnings
+    assert 'class="sor-import-list sor-import-warning"' in page
+    assert ImportJob.objects.get().counts["identity_warnings"] == 1
+
+
+def _owner():
+    from tests.conftest import owner_values
+
+    return owner_values()
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("persona", ["support", "guest", "regional"])
-def test_staff_without_sor_admin_rights_cannot_import(client, persona, request):
+def test_staff_without_sor_admin_rights_cannot_import(client, persona, request, django_capture_on_commit_callbacks,
+                                                      import_upload_dir):
     client.force_login(request.getfixturevalue(persona))
-    assert _upload(client).status_code == 403
-    assert Unit.objects.count() == 0
+    assert _upload(client, django_capture_on_commit_callbacks).status_code == 403
+    assert Unit.objects.count() == 0 and ImportJob.objects.count() == 0
+    assert _uploads(import_upload_dir) == []

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from lxml import etree
 
-from exports.xml.importer import import_sor_file
+from registry.services.xml_import import import_sor_file
 from registry.models import Unit
 from registry.services.units import unit_close, unit_create
 

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 
-from exports.xml.importer import import_sor_file
+from registry.services.xml_import import import_sor_file
 from registry.models import ChangeEvent, LocationNumber, Operation, SystemSupplier, Unit
 
 from .xml_helpers import V1_SAMPLES, v2_sample_without_synthetic_oe

@@ -8,7 +8,7 @@ import re
 import pytest
 from lxml import etree
 
-from exports.xml.importer import import_sor_file
+from registry.services.xml_import import import_sor_file
 from registry.models import Unit
 
 from .xml_helpers import (

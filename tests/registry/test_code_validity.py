@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from exports.xml.importer import import_sor_file
+from registry.services.xml_import import import_sor_file
 from registry.errors import ValidationFailed
 from registry.models import EdiMessageType, EntityType, NetworkOperator, Unit
 from registry.services.codes import code_retire, code_update

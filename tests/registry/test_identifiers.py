@@ -104,3 +104,26 @@ def test_phone_and_pharmacy_number_rules():
     assert "lokationsnummer" in ids.check_phone("5790002401473")[0][0]
     assert ids.check_pharmacy_number("362,1") == ([], [])
     assert ids.check_pharmacy_number("362;1")[0]
+
+
+# Other Unicode digits: `str.isdigit()`, `\d` and python-stdnum accept them; SOR's file does not.
+@pytest.mark.parametrize("check,value", [
+    (ids.check_gln, "57900\uff10\uff10141227"),        # fullwidth zeros in a real GLN
+    (ids.check_provider_number, "0\u24609062"),        # circled digit one
+    (ids.check_p_number, "\u0ce7\u0ce8\u0ce9\u0cea\u0ceb\u0cec\u0ced\u0cee\u0cef\u0ce6"),  # Kannada digits
+    (ids.check_sor_id, "6984710000160\u00b95"),       # superscript one
+    (ids.check_cvr, "2\u00b9345678"),
+])
+def test_identifiers_with_non_ascii_digits_are_refused(check, value):
+    assert any(ch.isdigit() and not ch.isascii() for ch in value)  # the value does pass isdigit()
+    errors, _warnings = check(value)
+    assert errors, f"{value!r} was accepted"
+    assert "0-9" in errors[0] or "indeholder andet" in errors[0]
+
+
+def test_is_digits_is_ascii_only():
+    assert ids.is_digits("0123456789")
+    assert not ids.is_digits("\u00b2")
+    assert not ids.is_digits("\uff11")
+    assert not ids.is_digits("")
+    assert ids.digits_only("57900\uff10\uff10141227") == "57900141227"

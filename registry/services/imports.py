@@ -1,0 +1,278 @@
+"""The import service: every import of a SOR XML file goes through here (admin, command, tests).
+
+- Permission in the service, not only in the view: a SOR-administrator with every region
+  (a national file touches them all); the system (commands without `--user`) may.
+- One import at a time: a real import holds a PostgreSQL advisory lock for its whole
+  transaction; a second one is refused at once, naming the one that runs. Dry runs take no lock
+  (they write nothing).
+- Every run has an `ImportJob` row (admin and command alike): status, progress, counts, the
+  per-unit preview, the first errors with their lines, the operation. Progress is reported
+  through Django's cache (Redis), since the import's own transaction is not visible until commit.
+- Uploaded files wait in `settings.IMPORT_UPLOAD_DIR` and are removed when their job ends
+  without a confirm step to come (a refused or failed dry run, a real import, an expired one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..errors import DomainError, NotAllowed
+from ..models import ChangeEvent, ImportJob
+from ..permissions import is_system
+
+log = logging.getLogger("exports.import")
+
+# A national file touches every region: regional administrators (no all_regions) may not import.
+IMPORT_PERMS = ("registry.edit_register_data", "registry.add_unit", "registry.all_regions")
+_LOCK_KEY = (0x534F52_03 << 32)  # "SOR" + import; see exports.locks for the other keys
+SHOWN_ERRORS = 200
+# A preview not confirmed within this time is dropped with its file.
+PREVIEW_MAX_AGE = dt.timedelta(hours=4)
+
+
+class ImportBusy(DomainError):
+    """Another import is running."""
+
+
+def check_import_permission(actor) -> None:
+    if is_system(actor) or actor.is_superuser:
+        return
+    if not actor.has_perms(IMPORT_PERMS):
+        raise NotAllowed(_("Kun SOR-administratorer med adgang til alle regioner må importere SOR-filer "
+                           "(en SOR-fil rører hele landet)."))
+
+
+def progress_key(job_id: int) -> str:
+    return f"import-progress:{job_id}"
+
+
+def job_progress(job: ImportJob) -> tuple[int, int]:
+    """(bytes read, bytes in all) of a job: live from the cache while it runs."""
+    if job.status == ImportJob.Status.RUNNING:
+        live = cache.get(progress_key(job.pk))
+        if live:
+            return live
+    return job.progress_done, job.progress_total
+
+
+@contextlib.contextmanager
+def import_lock():
+    """Yields True when this session now holds the import lock (never waits)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired and connection.connection is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+
+
+def _busy_message(exclude_pk=None) -> str:
+    other = (ImportJob.objects.filter(status=ImportJob.Status.RUNNING, dry_run=False).exclude(pk=exclude_pk)
+             .select_related("requested_by").order_by("started_at").first())
+    if other is None:
+        return _("En anden import kører lige nu; prøv igen, når den er færdig.")
+    who = other.requested_by.get_username() if other.requested_by else _("systemet")
+    when = timezone.localtime(other.started_at).strftime("%d-%m-%Y %H:%M") if other.started_at else "?"
+    return (_("En anden import kører lige nu: %(file)s, startet af %(who)s %(when)s (importkørsel %(id)s). "
+              "Der importeres én fil ad gangen; prøv igen, når den er færdig.")
+            % {"file": other.file_name, "who": who, "when": when, "id": other.pk})
+
+
+def upload_dir() -> Path:
+    path = Path(settings.IMPORT_UPLOAD_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def create_job(*, actor, path, file_name: str, dry_run: bool, reason: str = "", trigger=ImportJob.Trigger.ADMIN,
+               preview_of: ImportJob | None = None, kind=ImportJob.Kind.XML, options=None) -> ImportJob:
+    """A pending job for a file already stored at `path` (checked for permission first)."""
+    from .xml_import import file_sha256
+
+    check_import_permission(actor)
+    path = Path(path)
+    return ImportJob.objects.create(
+        kind=kind, dry_run=dry_run, trigger=trigger, requested_by=None if is_system(actor) else actor,
+        reason=reason.strip(), preview_of=preview_of, file_name=file_name, stored_path=str(path),
+        size=path.stat().st_size, sha256=file_sha256(path), options=options or {})
+
+
+def confirm_job(*, actor, preview: ImportJob, reason: str) -> ImportJob:
+    """The real import of a finished dry run: same file (sha256 checked), the register unchanged
+    since the preview (no new change-log events), and a reason. Returns the new pending job."""
+    check_import_permission(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("Skriv en begrundelse for importen."))
+    if not preview.dry_run or preview.status != ImportJob.Status.SUCCEEDED or preview.errors:
+        raise DomainError(_("Kun en gennemført prøvekørsel uden fejl kan bekræftes."))
+    if preview.confirmations.exists():
+        raise DomainError(_("Denne prøvekørsel er allerede bekræftet."))
+    path = Path(preview.stored_path)
+    if not preview.stored_path or not path.exists():
+        raise DomainError(_("Den uploadede fil findes ikke længere; upload den igen."))
+    if timezone.now() - preview.finished_at > PREVIEW_MAX_AGE:
+        remove_upload(preview)
+        raise DomainError(_("Prøvekørslen er over %(h)d timer gammel; upload filen igen.")
+                          % {"h": PREVIEW_MAX_AGE.total_seconds() // 3600})
+    from .xml_import import file_sha256
+
+    if file_sha256(path) != preview.sha256:
+        raise DomainError(_("Filen er ændret efter prøvekørslen; upload den igen."))
+    from ..selectors import changelog_position
+
+    if preview.changelog_position is not None and changelog_position() != preview.changelog_position:
+        newer = ChangeEvent.objects.filter(seq__gt=preview.changelog_position).count()
+        raise DomainError(_("Registeret er ændret siden prøvekørslen (%(n)d hændelser i ændringsloggen); kør "
+                            "prøvekørslen igen, så du bekræfter det, der faktisk sker.") % {"n": newer})
+    return ImportJob.objects.create(
+        kind=preview.kind, dry_run=False, trigger=ImportJob.Trigger.ADMIN, requested_by=actor, reason=reason,
+        preview_of=preview, file_name=preview.file_name, stored_path=preview.stored_path, size=preview.size,
+        sha256=preview.sha256, options=preview.options)
+
+
+def remove_upload(job: ImportJob) -> None:
+    """Delete a job's stored upload (only files inside the upload folder)."""
+    if not job.stored_path:
+        return
+    path = Path(job.stored_path)
+    with contextlib.suppress(OSError):
+        if path.resolve().parent == Path(settings.IMPORT_UPLOAD_DIR).resolve():
+            path.unlink(missing_ok=True)
+
+
+def clean_uploads(max_age: dt.timedelta = PREVIEW_MAX_AGE) -> int:
+    """Remove stored uploads no open or confirmable job needs (run by each job and nightly)."""
+    root = Path(settings.IMPORT_UPLOAD_DIR)
+    if not root.exists():
+        return 0
+    cutoff = timezone.now() - max_age
+    keep = set(ImportJob.objects.filter(status__in=ImportJob.OPEN_STATUSES).values_list("stored_path", flat=True))
+    keep |= set(ImportJob.objects.filter(dry_run=True, status=ImportJob.Status.SUCCEEDED, errors=[],
+                                         finished_at__gte=cutoff, confirmations__isnull=True)
+                .values_list("stored_path", flat=True))
+    removed = 0
+    for path in root.iterdir():
+        if str(path) in keep or not path.is_file():
+            continue
+        if dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC) > cutoff and str(path).endswith(".part"):
+            continue  # an upload being written right now
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def run_job(job_id: int) -> ImportJob:
+    """Run one pending job to its end (the Celery task and the command call this)."""
+    job = ImportJob.objects.select_related("requested_by").get(pk=job_id)
+    if job.status != ImportJob.Status.PENDING:
+        return job  # a redelivered task: the job already ran or runs
+    job.status, job.started_at = ImportJob.Status.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    actor = job.requested_by
+    try:
+        check_import_permission(actor)
+        if job.dry_run:
+            _run(job, actor)
+        else:
+            with import_lock() as acquired:
+                if not acquired:
+                    raise ImportBusy(_busy_message(exclude_pk=job.pk))
+                _run(job, actor)
+    except DomainError as exc:
+        job.status, job.summary = ImportJob.Status.REFUSED, str(exc)
+        job.errors = [{"line": None, "message": str(exc)}]
+    except Exception as exc:  # an unexpected failure: recorded on the row, the file kept for a look
+        log.exception("import job %s failed", job.pk)
+        job.status, job.summary = ImportJob.Status.FAILED, _("Uventet fejl: %(error)s") % {"error": exc}
+        job.errors = [{"line": None, "message": job.summary}]
+    job.finished_at = timezone.now()
+    job.save()
+    cache.delete(progress_key(job.pk))
+    if not (job.dry_run and job.status == ImportJob.Status.SUCCEEDED and not job.errors):
+        remove_upload(job)  # nothing to confirm: the file goes now
+    clean_uploads()
+    return job
+
+
+def _run(job: ImportJob, actor) -> None:
+    from ..selectors import changelog_position
+    from .xml_import import import_sor_file
+
+    hook = _progress_hooks.get(job.pk)
+
+    def progress(done, total):
+        cache.set(progress_key(job.pk), (done, total), timeout=24 * 3600)
+        job.progress_done, job.progress_total = done, total
+        if hook is not None:
+            hook(done, total)
+
+    origin = "command" if job.trigger == ImportJob.Trigger.COMMAND else "import"
+    position = changelog_position()
+    result = import_sor_file(job.stored_path, actor=actor, reason=job.reason or _("prøvekørsel"),
+                             dry_run=job.dry_run, origin=origin, progress=progress, file_name=job.file_name)
+    job.changelog_position = position if job.dry_run else None
+    job.counts = result.counts
+    job.preview = {**result.plan, "unknown_codes": result.unknown_codes, "retired_codes": result.retired_codes,
+                   "version": result.version, "snapshot_date": str(result.snapshot_date or ""),
+                   "stopped_early": result.stopped_early}
+    job.errors = [{"line": e.line, "message": e.message} for e in result.errors[:SHOWN_ERRORS]]
+    if len(result.errors) > SHOWN_ERRORS:
+        job.counts["errors_not_shown"] = len(result.errors) - SHOWN_ERRORS
+    job.counts["errors"] = len(result.errors)
+    job.summary = result.summary()
+    job.log = f"{timezone.localtime():%Y-%m-%d %H:%M:%S} {job.summary}"
+    job.operation_id = result.operation_id
+    job.status = ImportJob.Status.SUCCEEDED if result.ok else ImportJob.Status.FAILED
+    if result.ok:
+        job.progress_done = job.progress_total = max(job.progress_total, 1)
+
+
+def import_sor_xml(path, *, actor=None, reason: str, dry_run: bool = False, file_name: str | None = None,
+                   trigger=ImportJob.Trigger.COMMAND, progress=None) -> ImportJob:
+    """Import a file now, in this process (the command line and tests): a job row, the
+    permission check, the lock. Returns the finished job; its `status`, `summary`, `errors`,
+    `counts` and `preview` tell what happened. Raises NotAllowed before anything is stored."""
+    check_import_permission(actor)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    job = create_job(actor=actor, path=path, file_name=file_name or path.name, dry_run=dry_run, reason=reason,
+                     trigger=trigger)
+    if progress is not None:
+        _progress_hooks[job.pk] = progress
+    try:
+        return run_job(job.pk)
+    finally:
+        _progress_hooks.pop(job.pk, None)
+
+
+_progress_hooks: dict[int, object] = {}
+
+
+def store_upload(chunks, file_name: str) -> Path:
+    """Write an uploaded file into the upload folder under a random name; returns its path."""
+    import secrets
+
+    root = upload_dir()
+    final = root / f"{secrets.token_hex(16)}{Path(file_name).suffix.lower()[:8]}"
+    part = final.with_name(final.name + ".part")
+    with open(part, "wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+    os.replace(part, final)
+    return final
