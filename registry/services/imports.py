@@ -83,7 +83,7 @@ def _busy_message(exclude_pk=None) -> str:
     other = (ImportJob.objects.filter(status=ImportJob.Status.RUNNING, dry_run=False).exclude(pk=exclude_pk)
              .select_related("requested_by").order_by("started_at").first())
     if other is None:
-        return _("En anden import kører lige nu; prøv igen, når den er færdig.")
+        return _("En anden import kører lige nu; der importeres én fil ad gangen. Prøv igen, når den er færdig.")
     who = other.requested_by.get_username() if other.requested_by else _("systemet")
     when = timezone.localtime(other.started_at).strftime("%d-%m-%Y %H:%M") if other.started_at else "?"
     return (_("En anden import kører lige nu: %(file)s, startet af %(who)s %(when)s (importkørsel %(id)s). "

@@ -12,7 +12,7 @@ or errors (nothing written), 2 wrong usage."""
 
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from registry.errors import NotAllowed
@@ -67,7 +67,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"ADVARSEL linje {warning['line']}: {warning['message']}")
             self.stdout.write(job.summary)
         if job.status != ImportJob.Status.SUCCEEDED:
-            if json:
-                raise SystemExit(1)
-            fail(self, job.summary if job.status == ImportJob.Status.REFUSED else
-                 f"{job.counts.get('errors', len(job.errors))} fejl; intet er gemt.", as_json=False)
+            # With --json the object above (with its "error") is the output; the reason goes to stderr.
+            raise CommandError(job.summary if job.status == ImportJob.Status.REFUSED else
+                               f"{job.counts.get('errors', len(job.errors))} fejl; intet er gemt.", returncode=1)
