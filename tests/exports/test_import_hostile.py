@@ -81,8 +81,8 @@ def test_a_flood_of_unknown_elements_stops_at_the_error_bound_in_bounded_memory(
 @pytest.mark.django_db
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
 def test_a_doctype_after_a_comment_is_reported_on_its_own_line(tmp_path, encoding):
-    text = ('<?xml version="1.0" encoding="%s"?>\n<!-- SDS -->\n<!-- export -->\n<!DOCTYPE x [<!ENTITY a "b">]>\n'
-            '<SorTree xmlns="urn:oio:sundhedsstyrelsen:organisation:1.0.0">&a;</SorTree>' % encoding.upper())
+    text = (f'<?xml version="1.0" encoding="{encoding.upper()}"?>\n<!-- SDS -->\n<!-- export -->\n<!DOCTYPE x [<!ENTITY a "b">]>\n'
+            '<SorTree xmlns="urn:oio:sundhedsstyrelsen:organisation:1.0.0">&a;</SorTree>')
     path = tmp_path / "doctype.xml"
     path.write_bytes(text.encode(encoding))
     result = import_sor_file(path, reason="t")

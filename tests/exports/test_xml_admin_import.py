@@ -84,7 +84,7 @@ def test_preview_lists_changed_fields_old_and_new(client, sor_admin, django_capt
 
     assert import_sor_file(PRAKSIS, reason="første").ok
     client.force_login(sor_admin)
-    renamed = PRAKSIS.read_bytes().replace("Michael Filtenborg &amp; co".encode(), "Lægerne Filtenborg".encode(), 1)
+    renamed = PRAKSIS.read_bytes().replace(b"Michael Filtenborg &amp; co", "Lægerne Filtenborg".encode(), 1)
     assert renamed != PRAKSIS.read_bytes()
     response = _upload(client, django_capture_on_commit_callbacks, renamed)
     changed = client.get(response["Location"]).content.decode().split('id="import-changed"')[1].split("</table>")[0]

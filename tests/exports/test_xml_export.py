@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from lxml import etree
 
-from registry.services.xml_import import import_sor_file
 from registry.models import Unit
 from registry.services.units import unit_close, unit_create
+from registry.services.xml_import import import_sor_file
 
 from .xml_helpers import XSD, export_bytes
 

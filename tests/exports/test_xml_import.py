@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 
-from registry.services.xml_import import import_sor_file
 from registry.models import ChangeEvent, LocationNumber, Operation, SystemSupplier, Unit
+from registry.services.xml_import import import_sor_file
 
 from .xml_helpers import V1_SAMPLES, v2_sample_without_synthetic_oe
 

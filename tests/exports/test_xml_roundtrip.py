@@ -8,8 +8,8 @@ import re
 import pytest
 from lxml import etree
 
-from registry.services.xml_import import import_sor_file
 from registry.models import Unit
+from registry.services.xml_import import import_sor_file
 
 from .xml_helpers import (
     STRAY_INDENT,

@@ -8,12 +8,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from registry.services.xml_import import import_sor_file
 from registry.errors import ValidationFailed
 from registry.models import EdiMessageType, EntityType, NetworkOperator, Unit
 from registry.services.codes import code_retire, code_update
 from registry.services.location_numbers import location_number_assign, location_number_set_message_types
 from registry.services.units import unit_update
+from registry.services.xml_import import import_sor_file
 from tests.exports.xml_helpers import V1_SAMPLES
 from tests.factories import CMD, gln, location_codes
 
