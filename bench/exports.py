@@ -52,6 +52,34 @@ def _events_written(out: str) -> int:
     return int(found.group(1)) if found else -1
 
 
+def hostile_unknown_elements(tmp, env, n: int = 1_000_000) -> None:
+    """Refusing a zip of one owner holding a million unknown elements: time and peak memory of
+    `sor_import --dry-run` (the reader stops at its error bound and drops unknown elements as they end)."""
+    import zipfile
+
+    head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<SorTree xmlns="urn:oio:sundhedsstyrelsen:organisation:1.0.0">\n'
+            b"<CreatedAtTime>2026-01-01T00:00:00+01:00</CreatedAtTime>\n<SnapshotDate>2026-01-01</SnapshotDate>\n"
+            b"<InstitutionOwnerEntity><InstitutionOwner>\n")
+    path = Path(tmp) / "unknown-elements.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("Sor.xml", "w") as fh:
+        fh.write(head)
+        for _ in range(n // 10_000):
+            fh.write(b"<Unknown/>\n" * 10_000)
+        fh.write(b"</InstitutionOwner></InstitutionOwnerEntity></SorTree>\n")
+    started = time.perf_counter()
+    wrapper = _WRAPPER.replace("call_command(*args); ", "exec('try:\\n call_command(*args)\\nexcept Exception as e:\\n "
+                                                        "print(e, file=sys.stderr); code = 1\\nelse:\\n code = 0'); ")
+    wrapper += "; sys.exit(code)"
+    proc = subprocess.run([PY, "-c", wrapper, "sor_import", str(path), "--dry-run", "--reason", "bench: hostile"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    match = re.search(r"MAXRSS_KB (\d+)", proc.stdout + proc.stderr)
+    peak = int(match.group(1)) / 1024 if match else float("nan")
+    refused = proc.returncode == 1 and "stoppet efter" in proc.stderr
+    print(f"[bench] refuse {n:,} unknown elements ({path.stat().st_size / 1024:.0f} KB zip): {seconds:.1f} s, "
+          f"peak {peak:.0f} MB (the process, Django included) {_verdict(refused and seconds < 30 and peak < 400)}")
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -146,4 +174,5 @@ def run(args) -> None:
         events = _events_written(out)
         print(f"[bench] re-import unchanged: {seconds:.1f} s; rows written {rows}, events {events} (target 0, 0) "
               f"{_verdict(rows == 0 and events == 0)}; peak {mb:.0f} MB")
+        hostile_unknown_elements(tmp, ienv)
     sys.stdout.flush()

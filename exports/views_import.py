@@ -50,11 +50,17 @@ class ConfirmForm(forms.Form):
                              error_messages={"required": gettext_lazy("Skriv en begrundelse for importen.")})
 
 
-def _check(request):
+def _check(request, kind=ImportJob.Kind.XML):
     try:
-        imports.check_import_permission(request.user)
+        imports.check_import_permission(request.user, kind)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from None
+
+
+def _unit_admin():
+    from registry.models import Unit
+
+    return admin.site._registry[Unit]
 
 
 def _context(request, **extra):
@@ -92,8 +98,11 @@ def _page(request, items, param):
 @staff_member_required
 @require_http_methods(["GET"])
 def job(request, pk: int):
-    _check(request)
     job = get_object_or_404(ImportJob.objects.select_related("requested_by", "operation", "preview_of"), pk=pk)
+    _check(request, job.kind)
+    job = imports.mark_if_lost(job)
+    if job.kind == ImportJob.Kind.SPREADSHEET:
+        return _unit_admin().job_page(request, job)
     done, total = imports.job_progress(job)
     percent = 100 if job.status == ImportJob.Status.SUCCEEDED else (min(99, int(100 * done / total)) if total else 0)
     preview = job.preview or {}
@@ -116,8 +125,8 @@ def job(request, pk: int):
 @require_http_methods(["GET"])
 def job_status(request, pk: int):
     """The progress bar's JSON (the page also refreshes itself without JavaScript)."""
-    _check(request)
     job = get_object_or_404(ImportJob, pk=pk)
+    _check(request, job.kind)
     done, total = imports.job_progress(job)
     return JsonResponse({"id": job.pk, "status": job.status, "done": done, "total": total, "open": job.is_open})
 
@@ -125,8 +134,8 @@ def job_status(request, pk: int):
 @staff_member_required
 @require_http_methods(["POST"])
 def confirm(request, pk: int):
-    _check(request)
     preview = get_object_or_404(ImportJob, pk=pk, dry_run=True)
+    _check(request, preview.kind)
     form = ConfirmForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Skriv en begrundelse for importen."))

@@ -497,7 +497,7 @@ class UnitResource(resources.ModelResource):
         chunk_size = CHUNK
 
     def __init__(self, *, reason: str = "", sha256: str = "", override_warnings: bool = False,
-                 expected_state: str = "", **kwargs):
+                 expected_state: str | None = "", **kwargs):
         super().__init__(**kwargs)
         self.reason = (reason or "").strip()
         self.sha256 = sha256
@@ -653,6 +653,9 @@ class UnitResource(resources.ModelResource):
         row["_line"] = kwargs.get("row_number", 0) + 1
         row_result = super().import_row(row, instance_loader, **kwargs)
         row.pop("_line", None)
+        progress = getattr(self, "progress", None)
+        if progress is not None and kwargs.get("row_number", 0) % 200 == 0:
+            progress(kwargs.get("row_number", 0))
         row_result.sheet_line = kwargs.get("row_number", 0) + 1
         row_result.sheet_sor_id = cell_text(row.get(SOR_ID_HEADER))
         return row_result

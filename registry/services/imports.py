@@ -44,8 +44,14 @@ class ImportBusy(DomainError):
     """Another import is running."""
 
 
-def check_import_permission(actor) -> None:
+def check_import_permission(actor, kind=ImportJob.Kind.XML) -> None:
     if is_system(actor) or actor.is_superuser:
+        return
+    if kind == ImportJob.Kind.SPREADSHEET:
+        # Corrections of existing units: whoever may change units; each row then goes through
+        # `unit_update`, which checks the fields (contact or register data) and the region.
+        if not (actor.has_perm("registry.edit_contact_data") or actor.has_perm("registry.edit_register_data")):
+            raise NotAllowed(_("Du har kun læseadgang til registeret og kan ikke importere rettelser."))
         return
     if not actor.has_perms(IMPORT_PERMS):
         raise NotAllowed(_("Kun SOR-administratorer med adgang til alle regioner må importere SOR-filer "
@@ -66,17 +72,44 @@ def job_progress(job: ImportJob) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def import_lock():
-    """Yields True when this session now holds the import lock (never waits)."""
+def _try_lock(key: int):
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         acquired = bool(cursor.fetchone()[0])
     try:
         yield acquired
     finally:
         if acquired and connection.connection is not None:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def import_lock():
+    """Yields True when this session now holds the import lock (never waits)."""
+    return _try_lock(_LOCK_KEY)
+
+
+def _job_lock(job_id: int):
+    """Held by the process running a job, for the whole run: PostgreSQL frees it when that
+    process dies, so "running and the lock is free" means the worker was lost."""
+    return _try_lock((0x534F52_04 << 32) | (job_id & 0xFFFFFFFF))
+
+
+def mark_if_lost(job: ImportJob) -> ImportJob:
+    """A job whose worker died (killed, out of memory) is marked failed; nothing was written,
+    since its transaction ended with the process."""
+    if job.status != ImportJob.Status.RUNNING:
+        return job
+    with _job_lock(job.pk) as free:
+        if not free:
+            return job
+    updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+        status=ImportJob.Status.FAILED, finished_at=timezone.now(),
+        summary=_("Arbejderen, der kørte importen, stoppede undervejs; intet er gemt. Start importen igen."))
+    if updated:
+        job.refresh_from_db()
+        remove_upload(job)
+    return job
 
 
 def _busy_message(exclude_pk=None) -> str:
@@ -102,7 +135,7 @@ def create_job(*, actor, path, file_name: str, dry_run: bool, reason: str = "", 
     """A pending job for a file already stored at `path` (checked for permission first)."""
     from .xml_import import file_sha256
 
-    check_import_permission(actor)
+    check_import_permission(actor, kind)
     path = Path(path)
     return ImportJob.objects.create(
         kind=kind, dry_run=dry_run, trigger=trigger, requested_by=None if is_system(actor) else actor,
@@ -112,13 +145,16 @@ def create_job(*, actor, path, file_name: str, dry_run: bool, reason: str = "", 
 
 def confirm_job(*, actor, preview: ImportJob, reason: str) -> ImportJob:
     """The real import of a finished dry run: same file (sha256 checked), the register unchanged
-    since the preview (no new change-log events), and a reason. Returns the new pending job."""
-    check_import_permission(actor)
+    since the preview (XML: no new change-log events; a spreadsheet: none of its units changed,
+    checked by the import itself), and a reason. Returns the new pending job."""
+    check_import_permission(actor, preview.kind)
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("Skriv en begrundelse for importen."))
     if not preview.dry_run or preview.status != ImportJob.Status.SUCCEEDED or preview.errors:
         raise DomainError(_("Kun en gennemført prøvekørsel uden fejl kan bekræftes."))
+    if preview.requested_by_id is not None and getattr(actor, "pk", None) != preview.requested_by_id:
+        raise DomainError(_("Kun den, der lavede prøvekørslen, kan bekræfte den."))
     if preview.confirmations.exists():
         raise DomainError(_("Denne prøvekørsel er allerede bekræftet."))
     path = Path(preview.stored_path)
@@ -181,18 +217,26 @@ def run_job(job_id: int) -> ImportJob:
     job = ImportJob.objects.select_related("requested_by").get(pk=job_id)
     if job.status != ImportJob.Status.PENDING:
         return job  # a redelivered task: the job already ran or runs
+    with _job_lock(job.pk) as acquired:
+        if not acquired:
+            return job  # another process runs it
+        return _run_locked(job)
+
+
+def _run_locked(job: ImportJob) -> ImportJob:
     job.status, job.started_at = ImportJob.Status.RUNNING, timezone.now()
     job.save(update_fields=["status", "started_at"])
     actor = job.requested_by
+    run = _run_sheet if job.kind == ImportJob.Kind.SPREADSHEET else _run
     try:
-        check_import_permission(actor)
+        check_import_permission(actor, job.kind)
         if job.dry_run:
-            _run(job, actor)
+            run(job, actor)
         else:
             with import_lock() as acquired:
                 if not acquired:
                     raise ImportBusy(_busy_message(exclude_pk=job.pk))
-                _run(job, actor)
+                run(job, actor)
     except DomainError as exc:
         job.status, job.summary = ImportJob.Status.REFUSED, str(exc)
         job.errors = [{"line": None, "message": str(exc)}]
@@ -240,6 +284,77 @@ def _run(job: ImportJob, actor) -> None:
     job.status = ImportJob.Status.SUCCEEDED if result.ok else ImportJob.Status.FAILED
     if result.ok:
         job.progress_done = job.progress_total = max(job.progress_total, 1)
+
+
+def _run_sheet(job: ImportJob, actor) -> None:
+    """A spreadsheet of corrections through `UnitResource` (every row through `unit_update`, all
+    or nothing); the preview keeps the resource's state digest so the confirm step refuses when a
+    unit in the file changed in between."""
+    from django.utils.translation import ngettext
+    from import_export.results import RowResult
+
+    from ..resources import SHEET_FORMATS, UnitResource, row_problems
+
+    data = Path(job.stored_path).read_bytes()
+    fmt = SHEET_FORMATS[int(job.options.get("format", 0))]()
+    dataset = fmt.create_dataset(data)
+    total = len(dataset)
+
+    def progress(done):
+        cache.set(progress_key(job.pk), (done, total), timeout=24 * 3600)
+        job.progress_done, job.progress_total = done, total
+
+    expected = (job.preview_of.preview or {}).get("sheet_state") if job.preview_of_id and not job.dry_run else None
+    resource = UnitResource(reason=job.reason or job.options.get("reason", ""), sha256=job.sha256,
+                            override_warnings=bool(job.options.get("override_warnings")), expected_state=expected)
+    resource.progress = progress
+    try:
+        result = resource.import_data(dataset, dry_run=job.dry_run, user=actor, file_name=job.file_name,
+                                      file_size=job.size)
+    except Exception as exc:  # SheetError from before/after_import: a file-level refusal
+        from ..resources import SheetError
+
+        if not isinstance(exc, SheetError):
+            raise
+        job.errors = [{"line": None, "sor_id": "", "column": "", "message": str(exc)}]
+        job.status, job.summary = ImportJob.Status.FAILED, str(exc)
+        return
+    problems = row_problems(result)
+    changed = [row for row in result.rows if row.is_update()]
+    updated, skipped = result.totals[RowResult.IMPORT_TYPE_UPDATE], result.totals[RowResult.IMPORT_TYPE_SKIP]
+    refused = result.totals[RowResult.IMPORT_TYPE_INVALID] + result.totals[RowResult.IMPORT_TYPE_ERROR]
+    job.counts = {"rows": result.total_rows, "changed": updated, "unchanged": skipped, "refused": refused,
+                  "errors": len(problems)}
+    job.errors = [{**p, "sor_id": str(p["sor_id"])} for p in problems[:SHOWN_ERRORS]]
+    if len(problems) > SHOWN_ERRORS:
+        job.counts["errors_not_shown"] = len(problems) - SHOWN_ERRORS
+    job.preview = {
+        "sheet_state": result.sheet_state,
+        "changed": [{"line": row.sheet_line, "sor_id": row.object_id, "name": getattr(row, "sheet_unit", row.object_repr),
+                     "changes": [list(c) for c in getattr(row, "sheet_changes", [])]}
+                    for row in changed[:PREVIEW_LIMIT_SHEET]],
+        "changed_cut": max(0, len(changed) - PREVIEW_LIMIT_SHEET),
+    }
+    failed = result.has_errors() or result.has_validation_errors()
+    job.status = ImportJob.Status.FAILED if failed else ImportJob.Status.SUCCEEDED
+    if failed:
+        job.summary = _("Importen blev afvist, og intet er gemt: ret rækkerne og indlæs filen igen.")
+    elif job.dry_run:
+        job.summary = ngettext("Prøvekørsel: %(n)d enhed rettes, %(skip)d uændrede.",
+                               "Prøvekørsel: %(n)d enheder rettes, %(skip)d uændrede.", updated) % {
+            "n": updated, "skip": skipped}
+    else:
+        job.operation_id = result.sheet_operation_id
+        job.summary = ngettext(
+            "Importen er gemt: %(n)d enhed rettet, %(skip)d uændrede (operation %(op)s).",
+            "Importen er gemt: %(n)d enheder rettet, %(skip)d uændrede (operation %(op)s).", updated,
+        ) % {"n": updated, "skip": skipped, "op": result.sheet_operation_id or "—"}
+    job.log = f"{timezone.localtime():%Y-%m-%d %H:%M:%S} {job.summary}"
+    if not failed:
+        job.progress_done = job.progress_total = max(total, 1)
+
+
+PREVIEW_LIMIT_SHEET = 5000
 
 
 def import_sor_xml(path, *, actor=None, reason: str, dry_run: bool = False, file_name: str | None = None,

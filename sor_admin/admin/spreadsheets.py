@@ -3,38 +3,37 @@
 Export: the current changelist (its filters and search, through the library's
 `get_export_queryset`, which builds the admin's ChangeList) as CSV or XLSX.
 
-Import of corrections: upload → preview → confirm. The preview is the library's dry run: every
-row goes through `unit_update` inside a transaction that is rolled back, so what the preview
-accepts is what the services accept (roles, regions, field rules) and nothing is written. The
-confirm step re-reads the same temporary file, checks its sha256 and that no unit in it changed
-since the preview, and writes all rows in one transaction and one history batch, or none.
+Import of corrections: upload → preview → confirm, as background jobs (`registry.ImportJob`,
+the same service as the XML import: `registry.services.imports`). The upload form reads the file
+at once (format, headers, size: a bad file is told so on the spot), stores it and queues a dry
+run; the job page (`sor_import:job`, rendered with this module's template) shows a progress bar,
+then the preview. The dry run is the library's: every row goes through `unit_update` inside a
+transaction that is rolled back, so what the preview accepts is what the services accept (roles,
+regions, field rules) and nothing is written. Confirming queues the real import of the same file
+(sha256 checked; refused when a unit in it changed since the preview), which writes all rows in
+one transaction and one operation, or none.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from django import forms
-from django.contrib import messages
-from django.core import signing
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.decorators import method_decorator
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
-from import_export.forms import ConfirmImportForm, ImportForm, SelectableFieldsExportForm
-from import_export.results import RowResult
-from import_export.signals import post_import
+from import_export.forms import ImportForm, SelectableFieldsExportForm
 from import_export.tmp_storages import TempFolderStorage
 
+from registry.errors import DomainError
 from registry.resources import (
     SHEET_FORMATS,
     SheetCSV,
@@ -42,16 +41,13 @@ from registry.resources import (
     SheetXLSX,
     UnitResource,
     file_sha256,
-    row_problems,
 )
 
-TOKEN_SALT = "sor_admin.unit-spreadsheet-import"
-TOKEN_MAX_AGE = 4 * 3600  # a preview older than this must be uploaded again
 PREVIEW_ROWS = 2000
-MAX_FILE_BYTES = 50 * 1024 * 1024
-# Each row costs about 1–2 ms in the preview and again on confirm (the library wraps every row in a
-# savepoint, the service locks and validates it); 20,000 rows keep both steps within a request.
-MAX_IMPORT_ROWS = 20_000
+MAX_FILE_BYTES = 200 * 1024 * 1024
+# The whole register is some 180,000 units. Rows run in the background (about 1–2 ms each in the
+# preview and again on confirm); the bound keeps the dataset and the preview within memory.
+MAX_IMPORT_ROWS = 250_000
 
 
 def _format_index(cls) -> str:
@@ -165,26 +161,6 @@ class UnitImportForm(ImportForm):
                 "override_warnings": bool(self.cleaned_data.get("override_warnings"))}
 
 
-class UnitConfirmImportForm(ConfirmImportForm):
-    """Confirm step: the library's hidden fields plus a signed token holding what the preview
-    was made from (file, sha256, reason, state of the units, the user)."""
-
-    token = forms.CharField(widget=forms.HiddenInput())
-
-    def clean_token(self):
-        try:
-            return signing.loads(self.cleaned_data["token"], salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
-        except signing.SignatureExpired:
-            raise forms.ValidationError(_("Forhåndsvisningen er for gammel; indlæs filen igen.")) from None
-        except signing.BadSignature:
-            raise forms.ValidationError(_("Forhåndsvisningen kan ikke genkendes; indlæs filen igen.")) from None
-
-    def sheet_options(self) -> dict:
-        token = self.cleaned_data["token"]
-        return {"reason": token["reason"], "sha256": token["sha256"], "override_warnings": token["override"],
-                "expected_state": token["state"]}
-
-
 class UnitSpreadsheetAdminMixin(ImportExportMixin):
     """Export of the filtered changelist and import of corrections, for UnitAdmin (first base)."""
 
@@ -193,7 +169,6 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
     import_template_name = "admin/registry/unit/spreadsheet_import.html"
     export_template_name = "admin/registry/unit/spreadsheet_export.html"
     import_form_class = UnitImportForm
-    confirm_form_class = UnitConfirmImportForm
     export_form_class = UnitExportForm
     tmp_storage_class = TempFolderStorage
     skip_admin_log = True  # the history rows (with batch id) are the log
@@ -249,34 +224,36 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
         context["changelist_url"] = self._changelist_url() + (f"?{request.GET.urlencode()}" if request.GET else "")
         return context
 
-    # -- import: upload and preview
+    # -- import: upload → background dry run → confirm (views in exports.views_import)
 
     def import_action(self, request, **kwargs):
-        response = super().import_action(request, **kwargs)
-        context = getattr(response, "context_data", None)
-        if context is None:
-            return response
-        context["title"] = gettext("Importér rettelser til enheder")
-        context["sheet_columns"] = self._column_help()
-        result = context.get("result")
-        form = context.get("form")
-        if result is not None and form is not None and form.is_bound:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = self.create_import_form(request)
+        if request.method == "POST" and form.is_valid():
+            from registry.models import ImportJob
+            from registry.services import imports
+            from registry.tasks import run_import
+
             upload = form.cleaned_data["import_file"]
-            self._add_result_context(context, result, file_name=upload.name, sha256=form.sheet_sha256,
-                                     reason=form.cleaned_data["reason"])
-            confirm_form = context.get("confirm_form")
-            if confirm_form is not None and result.totals[RowResult.IMPORT_TYPE_UPDATE]:
-                confirm_form.initial["token"] = signing.dumps({
-                    "file": confirm_form.initial["import_file_name"], "name": upload.name,
-                    "sha256": form.sheet_sha256, "reason": form.cleaned_data["reason"],
-                    "override": bool(form.cleaned_data.get("override_warnings")), "state": result.sheet_state,
-                    "format": form.cleaned_data["format"], "user": request.user.pk,
-                }, salt=TOKEN_SALT)
-            else:
-                # Errors, or nothing to change: no confirm step, and the temporary copy goes now.
-                context["confirm_form"] = None
-                self._remove_tmp(getattr(upload, "tmp_storage_name", None))
-        return response
+            name = os.path.basename(upload.name)
+            path = imports.store_upload([form._bytes], name)
+            try:
+                job = imports.create_job(
+                    actor=request.user, path=path, file_name=name, dry_run=True, reason=form.cleaned_data["reason"],
+                    kind=ImportJob.Kind.SPREADSHEET,
+                    options={"format": form.cleaned_data["format"], "reason": form.cleaned_data["reason"],
+                             "override_warnings": bool(form.cleaned_data.get("override_warnings"))})
+            except DomainError as exc:
+                path.unlink(missing_ok=True)
+                raise PermissionDenied(str(exc)) from None
+            transaction.on_commit(lambda: run_import.apply_async(args=[job.pk]))
+            return HttpResponseRedirect(reverse("sor_import:job", args=[job.pk]))
+        return self._import_page(request, form=form)
+
+    def process_import(self, request, **kwargs):
+        # The library's own confirm step is not used: confirming is a job of its own.
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:registry_unit_import"))
 
     def _column_help(self):
         resource = UnitResource()
@@ -284,87 +261,39 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
         informative = [resource.fields[n].column_name for n in resource._meta.fields if resource.fields[n].readonly]
         return {"editable": editable, "informative": informative}
 
-    def _add_result_context(self, context, result, *, file_name, sha256, reason):
-        changed = [row for row in result.rows if row.is_update()]
-        context["sheet_file"] = {"name": file_name, "sha256": sha256, "reason": reason}
-        context["sheet_totals"] = {
-            "rows": result.total_rows,
-            "update": result.totals[RowResult.IMPORT_TYPE_UPDATE],
-            "skip": result.totals[RowResult.IMPORT_TYPE_SKIP],
-            "refused": result.totals[RowResult.IMPORT_TYPE_INVALID] + result.totals[RowResult.IMPORT_TYPE_ERROR],
+    def job_page(self, request, job):
+        """The page of a spreadsheet import job: progress, then the preview and the confirm button,
+        or the refused rows; after a real import its result."""
+        from registry.models import ImportJob
+        from registry.services import imports
+
+        done, total = imports.job_progress(job)
+        totals = job.counts or {}
+        preview = job.preview or {}
+        succeeded = job.status == ImportJob.Status.SUCCEEDED
+        confirmation = job.confirmations.order_by("-pk").first() if job.dry_run else None
+        extra = {
+            "sheet_job": job,
+            "sheet_percent": 100 if succeeded else (min(99, int(100 * done / total)) if total else 0),
+            "sheet_file": {"name": job.file_name, "sha256": job.sha256, "reason": job.reason} if not job.is_open else None,
+            "sheet_totals": {"rows": totals.get("rows", 0), "update": totals.get("changed", 0),
+                             "skip": totals.get("unchanged", 0), "refused": totals.get("refused", 0)},
+            "sheet_problems": [{**p, "sor_id": p.get("sor_id", "")} for p in job.errors],
+            "sheet_changes": [{**c, "changes": [tuple(x) for x in c["changes"]]} for c in preview.get("changed", [])
+                              ][:PREVIEW_ROWS],
+            "sheet_changes_cut": preview.get("changed_cut", 0) + max(0, len(preview.get("changed", [])) - PREVIEW_ROWS),
+            "sheet_can_confirm": (job.dry_run and succeeded and not job.errors and confirmation is None
+                                  and totals.get("changed", 0) > 0 and job.requested_by_id == request.user.pk),
+            "sheet_done": job.summary if succeeded and not job.dry_run else "",
+            "sheet_failure": job.summary if job.status in (ImportJob.Status.FAILED, ImportJob.Status.REFUSED) else "",
+            "sheet_confirmation": confirmation,
         }
-        context["sheet_changes"] = [
-            {"line": row.sheet_line, "sor_id": row.object_id, "name": getattr(row, "sheet_unit", row.object_repr),
-             "changes": getattr(row, "sheet_changes", [])}
-            for row in changed[:PREVIEW_ROWS]
-        ]
-        context["sheet_changes_cut"] = max(0, len(changed) - PREVIEW_ROWS)
-        context["sheet_problems"] = row_problems(result)
-        context["sheet_failed"] = result.has_errors() or result.has_validation_errors()
+        return self._import_page(request, **extra)
 
-    def _remove_tmp(self, name):
-        if not name:
-            return
-        storage = self.get_tmp_storage_class()(name=os.path.basename(name), **self.get_tmp_storage_class_kwargs())
-        with contextlib.suppress(OSError):
-            storage.remove()
-
-    # -- import: confirm
-
-    @method_decorator(require_POST)
-    def process_import(self, request, **kwargs):
-        if not self.has_import_permission(request):
-            raise PermissionDenied
-        confirm_form = self.create_confirm_form(request)
-        if not confirm_form.is_valid():
-            problems = [str(e) for errors in confirm_form.errors.values() for e in errors]
-            return self._import_page(request, failure=" ".join(problems))
-        token = confirm_form.cleaned_data["token"]
-        if token["user"] != request.user.pk or os.path.basename(token["file"]) != confirm_form.cleaned_data[
-                "import_file_name"]:
-            raise PermissionDenied
-        storage = self.get_tmp_storage_class()(name=os.path.basename(token["file"]), read_mode="rb",
-                                               **self.get_tmp_storage_class_kwargs())
-        try:
-            data = storage.read()
-        except OSError:
-            return self._import_page(request, failure=gettext(
-                "Den indlæste fil findes ikke længere (den er allerede importeret, eller forhåndsvisningen er "
-                "for gammel). Indlæs filen igen."), reason=token["reason"])
-        if file_sha256(data) != token["sha256"]:
-            return self._import_page(request, failure=gettext(
-                "Filen er ændret siden forhåndsvisningen (sha256 passer ikke). Intet er gemt; indlæs filen igen."),
-                reason=token["reason"])
-        input_format = self.get_import_formats()[int(token["format"])](encoding=self.from_encoding)
-        try:
-            dataset = input_format.create_dataset(data)
-        except SheetError as exc:
-            return self._import_page(request, failure=str(exc), reason=token["reason"])
-        result = self.process_dataset(dataset, confirm_form, request, file_name=token["name"], file_size=len(data),
-                                      **kwargs)
-        storage.remove()
-        if result.has_errors() or result.has_validation_errors():
-            context = {}
-            self._add_result_context(context, result, file_name=token["name"], sha256=token["sha256"],
-                                     reason=token["reason"])
-            return self._import_page(request, failure=gettext(
-                "Importen blev afvist, og intet er gemt: ret rækkerne nedenfor og indlæs filen igen."),
-                reason=token["reason"], **context)
-        return self.process_result(result, request)
-
-    def process_result(self, result, request):
-        post_import.send(sender=None, model=self.model)
-        updated = result.totals[RowResult.IMPORT_TYPE_UPDATE]
-        messages.success(request, ngettext(
-            "Importen er gemt: %(n)d enhed rettet, %(skip)d uændrede (operation %(op)s).",
-            "Importen er gemt: %(n)d enheder rettet, %(skip)d uændrede (operation %(op)s).", updated,
-        ) % {"n": updated, "skip": result.totals[RowResult.IMPORT_TYPE_SKIP],
-             "op": result.sheet_operation_id or "—"})
-        return HttpResponseRedirect(self._changelist_url())
-
-    def _import_page(self, request, *, failure="", reason="", **extra):
-        form = self.get_import_form_class(request)(
-            self.get_import_formats(), self.get_import_resource_classes(request), initial={"reason": reason})
+    def _import_page(self, request, *, form=None, failure="", reason="", **extra):
+        if form is None:
+            form = self.get_import_form_class(request)(
+                self.get_import_formats(), self.get_import_resource_classes(request), initial={"reason": reason})
         context = {
             **self.get_import_context_data(),
             **self.admin_site.each_context(request),
@@ -374,6 +303,8 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
             "media": self.media + form.media,
             "sheet_columns": self._column_help(),
             "sheet_failure": failure,
+            "sheet_max_rows": f"{MAX_IMPORT_ROWS:,}".replace(",", "."),
+            "sheet_max_mb": MAX_FILE_BYTES // 2**20,
             "import_error_display": self.import_error_display,
             **extra,
         }

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, TestCase
 from stdnum import ean
 
 from registry.identifiers import sor_id_for_sequence
@@ -23,13 +23,12 @@ from registry.resources import SOR_ID_HEADER, UnitResource
 from registry.services.location_numbers import location_number_assign
 from registry.services.units import unit_update
 
-from .admin_helpers import messages_of, text_of
+from .admin_helpers import text_of
 
 pytestmark = pytest.mark.django_db
 
 EXPORT_URL = "/admin/registry/unit/export/"
 IMPORT_URL = "/admin/registry/unit/import/"
-PROCESS_URL = "/admin/registry/unit/process_import/"
 CHANGELIST_URL = "/admin/registry/unit/"
 FORMAT = {"csv": "0", "xlsx": "1"}
 
@@ -69,16 +68,31 @@ def csv_bytes(rows: list[dict], delimiter=";") -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+@pytest.fixture(autouse=True)
+def eager(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
 def upload(client, content: bytes, name="rettelser.csv", reason="Rettelser fra Region Nordjylland", **extra):
+    """Upload, let the background dry run run (eagerly, after commit), and return the job page."""
     data = {"import_file": SimpleUploadedFile(name, content), "format": "", "resource": "0", "reason": reason}
     data.update(extra)
-    return client.post(IMPORT_URL, data)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(IMPORT_URL, data)
+    if response.status_code != 302:
+        return response  # the upload form itself refused the file
+    assert response["Location"].startswith("/admin/sor-import/jobs/"), response["Location"]
+    return client.get(response["Location"])
 
 
 def confirm(client, preview):
-    form = preview.context["confirm_form"]
-    assert form is not None, text_of(preview)[:3000]
-    return client.post(PROCESS_URL, {name: form[name].value() for name in form.fields})
+    """Confirm a previewed job, let the real import run, and return the new job's page."""
+    assert preview.context["sheet_can_confirm"], text_of(preview)[:3000]
+    job = preview.context["sheet_job"]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(f"/admin/sor-import/jobs/{job.pk}/confirm/", {"reason": job.reason})
+    assert response.status_code == 302
+    return client.get(response["Location"])
 
 
 def problems(response) -> list[dict]:
@@ -226,8 +240,9 @@ def test_confirm_writes_every_row_through_the_services_in_one_batch(make_tree, s
 
     response = confirm(client, preview)
 
-    assert response.status_code == 302 and response["Location"] == CHANGELIST_URL
-    assert "2 enheder rettet, 1 uændrede" in messages_of(response)[0]
+    assert response.status_code == 200 and response.context["sheet_job"].status == "succeeded"
+    done = response.context["sheet_done"]
+    assert "2 enheder rettet, 1 uændrede" in done and "2 enheder rettet, 1 uændrede" in text_of(response)
     ie, oe = fresh(tree["ie"]), fresh(tree["oe"])
     assert (ie.phone, ie.email, oe.name) == ("11223344", "ny@example.dk", "Lægerne Østergade, afdeling Nord")
     new_rows = list(Unit.history.order_by("history_id")[before:])
@@ -241,7 +256,7 @@ def test_confirm_writes_every_row_through_the_services_in_one_batch(make_tree, s
     op = Operation.objects.get(pk=new_rows[0].operation_id)
     assert (op.kind, op.actor, op.reason) == ("spreadsheet_import", sor_admin, "Rettelser fra SORpost 4711")
     assert op.provenance == {"file_name": "rettelser-nord.csv", "sha256": sha, "size": len(content)}
-    assert f"(operation {op.pk})" in messages_of(response)[0]
+    assert f"(operation {op.pk})" in done
 
 
 def test_an_xlsx_file_is_imported_like_a_csv_file(make_tree, sor_admin):
@@ -269,7 +284,7 @@ def test_an_unchanged_export_imports_as_nothing_to_change(make_tree, sor_admin):
         preview = upload(client, export(client, fmt).content, name=name)
         assert problems(preview) == [], problems(preview)
         assert preview.context["sheet_totals"]["update"] == 0 and preview.context["sheet_totals"]["skip"] == 4
-        assert preview.context["confirm_form"] is None
+        assert not preview.context["sheet_can_confirm"]
         assert "Filen indeholder ingen rettelser" in text_of(preview)
 
 
@@ -290,7 +305,7 @@ def test_unknown_sor_id_and_bad_cvr_are_refused_by_row_number_and_nothing_is_wri
     assert set(found) == {(3, SOR_ID_HEADER), (4, "CVR-nummer")}
     assert "Ukendt SOR-ID" in found[(3, SOR_ID_HEADER)] and str(unknown) in found[(3, SOR_ID_HEADER)]
     assert "CVR" in found[(4, "CVR-nummer")]
-    assert preview.context["confirm_form"] is None
+    assert not preview.context["sheet_can_confirm"]
     assert "intet er gemt" in text_of(preview)
     assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
 
@@ -324,7 +339,7 @@ def test_support_desk_may_not_change_a_name_by_spreadsheet(make_tree, support):
 
     assert [(p["line"], p["sor_id"]) for p in problems(preview)] == [(3, str(tree["oe"].pk))]
     assert "kontaktdata" in problems(preview)[0]["message"]
-    assert preview.context["confirm_form"] is None
+    assert not preview.context["sheet_can_confirm"]
     assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
 
 
@@ -403,7 +418,7 @@ def test_confirm_is_refused_when_a_unit_changed_after_the_preview(make_tree, sor
 
     response = confirm(client, preview)
 
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.context["sheet_job"].status == "failed"
     assert "ændret, efter forhåndsvisningen" in text_of(response)
     assert fresh(tree["ie"]).phone == "98765432" and fresh(tree["oe"]).name != "Nyt navn"
     assert history_count() == before
@@ -426,15 +441,23 @@ def test_a_failing_row_on_confirm_writes_nothing(make_tree, sor_admin):
     assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
 
 
-def test_confirm_token_is_bound_to_the_user_and_file(make_tree, sor_admin, support):
+def test_confirm_is_bound_to_the_user_and_the_previewed_file(make_tree, sor_admin, support, personas):
+    from pathlib import Path
+
+    from registry.models import ImportJob
+
     tree = make_tree()
     preview = upload(client_for(sor_admin), csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "Telefon": "11223344"}]))
-    form = preview.context["confirm_form"]
-    data = {name: form[name].value() for name in form.fields}
-
-    assert client_for(support).post(PROCESS_URL, data).status_code == 403
-    tampered = client_for(sor_admin).post(PROCESS_URL, {**data, "token": data["token"] + "x"})
-    assert "kan ikke genkendes" in text_of(tampered)
+    job = preview.context["sheet_job"]
+    url = f"/admin/sor-import/jobs/{job.pk}/confirm/"
+    # Another user (who may import corrections too) cannot confirm someone else's preview.
+    refused = client_for(support).post(url, {"reason": "x"}, follow=True)
+    assert "Kun den, der lavede prøvekørslen" in text_of(refused)
+    # A file changed on disk after the preview is refused too.
+    Path(job.stored_path).write_bytes(csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "Telefon": "99999999"}]))
+    tampered = client_for(sor_admin).post(url, {"reason": "x"}, follow=True)
+    assert "Filen er ændret efter prøvekørslen" in text_of(tampered)
+    assert ImportJob.objects.filter(dry_run=False).count() == 0
     assert fresh(tree["ie"]).phone == "98765432"
 
 
@@ -451,7 +474,7 @@ def test_bad_files_get_a_clear_message(sor_admin, name, content, expected):
     response = upload(client_for(sor_admin), content, name=name)
     assert response.status_code == 200
     assert expected in text_of(response)
-    assert response.context.get("confirm_form") is None
+    assert not response.context.get("sheet_can_confirm")
 
 
 def test_a_reason_is_required(make_tree, sor_admin):

@@ -121,3 +121,21 @@ def test_staff_without_sor_admin_rights_cannot_import(client, persona, request, 
     assert _upload(client, django_capture_on_commit_callbacks).status_code == 403
     assert Unit.objects.count() == 0 and ImportJob.objects.count() == 0
     assert _uploads(import_upload_dir) == []
+
+
+@pytest.mark.django_db
+def test_a_job_whose_worker_died_is_shown_as_failed_and_its_upload_removed(client, sor_admin, import_upload_dir):
+    from django.utils import timezone
+
+    from registry.services.imports import store_upload
+
+    path = store_upload([PRAKSIS.read_bytes()], "ONE_PRAKSIS.xml")
+    # "running", but no process holds the job's lock: its worker was killed.
+    job = ImportJob.objects.create(file_name="ONE_PRAKSIS.xml", stored_path=str(path), status="running",
+                                   started_at=timezone.now(), requested_by=sor_admin)
+    client.force_login(sor_admin)
+    page = client.get(f"/admin/sor-import/jobs/{job.pk}/").content.decode()
+    job.refresh_from_db()
+    assert job.status == "failed" and "stoppede undervejs" in job.summary
+    assert "stoppede undervejs" in page and "<progress" not in page
+    assert _uploads(import_upload_dir) == []
