@@ -204,6 +204,8 @@ class _Codes:
 
 _UNIT_LABELS = {f.attname: str(f.verbose_name) for f in Unit._meta.concrete_fields}
 _LN_LABELS = {f.attname: str(f.verbose_name) for f in LocationNumber._meta.concrete_fields}
+_CHOICES = {f.attname: {k: str(v) for k, v in f.flatchoices} for model in (Unit, LocationNumber)
+            for f in model._meta.concrete_fields if f.choices}
 _CODE_MODEL = {attname: model for model, attname in UNIT_CODE_FIELDS.values()} | {
     f"{name}_id": model for name, model in LN_CODE_FIELDS.items()}
 # Register values the import compares but a person does not read as a change of the unit.
@@ -256,6 +258,8 @@ class _Importer:
             return self.codes.code_of(model, value)
         if value is None:
             return ""
+        if attname in _CHOICES:
+            return _CHOICES[attname].get(value, str(value))
         if isinstance(value, bool):
             return _("ja") if value else _("nej")
         if isinstance(value, dt.date):

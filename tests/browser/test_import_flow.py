@@ -75,3 +75,34 @@ def test_a_bad_file_shows_its_errors_with_lines_and_no_confirm(live_server, page
     expect(page.locator("#import-errors")).to_contain_text("GeographicalParentRelation")
     assert page.locator("input[type=submit][value='Importér']").count() == 0
     assert Unit.objects.count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_support_desk_corrects_a_phone_number_by_spreadsheet_with_a_preview(live_server, page, settings, tmp_path,
+                                                                            make_tree):
+    from playwright.sync_api import expect
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    ensure_personas()
+    tree = make_tree()
+    sheet = tmp_path / "rettelser.csv"
+    sheet.write_text(f"SOR-ID;Navn;Telefon\n{tree['ie'].pk};{tree['ie'].name};11223344\n", encoding="utf-8")
+    log_in(page, live_server, "support")
+    page.goto(f"{live_server.url}/admin/registry/unit/import/")
+    page.set_input_files("#id_import_file", str(sheet))
+    page.fill("#id_reason", "Nyt telefonnummer (SORpost 815)")
+    page.locator("#sheet-upload input[type=submit]").click()
+
+    expect(page.locator("#import-status-value")).to_have_text("færdig", timeout=60000)
+    row = page.locator("#sheet-changes tbody tr").first
+    expect(row).to_contain_text("Telefon")
+    expect(row.locator("td.old")).to_have_text("98765432")
+    expect(row.locator("td.new")).to_have_text("11223344")
+    assert Unit.objects.get(pk=tree["ie"].pk).phone == "98765432"  # nothing saved yet
+    page.screenshot(path=f"{SCREENSHOT_DIR}/sor_sheet_preview.png", full_page=True)
+
+    page.locator("#sheet-confirm input[type=submit]").click()
+    expect(page.locator("#sheet-done")).to_contain_text("1 enhed rettet", timeout=60000)
+    assert Unit.objects.get(pk=tree["ie"].pk).phone == "11223344"
+    assert ImportJob.objects.get(dry_run=False).requested_by.username == "support"
