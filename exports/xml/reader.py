@@ -497,7 +497,12 @@ def iter_owners(stream, info: FileInfo):
                 continue
             depth -= 1
             if depth > 1:
-                if not _known(el.tag):
+                known = _KNOWN_TAGS.get(el.tag)
+                if known is None:
+                    known = _known(el.tag)
+                    if len(_KNOWN_TAGS) < 10_000:
+                        _KNOWN_TAGS[el.tag] = known
+                if not known:
                     # Dropped as soon as it ends, so a flood of unknown elements costs no memory.
                     errors.append(RecordError(el.sourceline, _("Ukendt element %(el)s.") % {"el": local(el.tag) or el.tag}))
                     parent = el.getparent()
@@ -555,7 +560,11 @@ def _schema_names() -> frozenset[str]:
     return frozenset(names)
 
 
-@functools.lru_cache(maxsize=4096)
+# Qualified tag → known, filled as tags are met (a handful of namespaces × some 100 names). Bounded:
+# a file of endless distinct unknown names stops at the error bound first.
+_KNOWN_TAGS: dict = {}
+
+
 def _known(tag) -> bool:
     if not isinstance(tag, str):  # comments and processing instructions are removed by the parser
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import identifiers as ids
 from ..levels import LEVEL_ADDRESSES, LEVEL_FIELDS
@@ -10,6 +11,9 @@ from ..models import ADDRESS_KINDS, ClinicalSpeciality, Level, LocationMode, Spe
 from ..models.units import ADDRESS_KIND_LABELS
 
 MAX_SPECIALITIES = 8
+# The parts every address must have, with their names for a message (translated only when shown).
+_REQUIRED_ADDRESS_PARTS = (("street_name", gettext_lazy("vejnavn")), ("post_code", gettext_lazy("postnummer")),
+                           ("district_name", gettext_lazy("postdistrikt")))
 
 
 
@@ -81,8 +85,7 @@ def unit_messages(unit, *, strict: bool = True) -> tuple[dict, dict]:
                                              "Sæt 'egne elektroniske adresser', eller ryd felterne.")])
     for kind in ADDRESS_KINDS:
         if getattr(unit, f"{kind}_present"):
-            for suffix, label in (("street_name", _("vejnavn")), ("post_code", _("postnummer")),
-                                  ("district_name", _("postdistrikt"))):
+            for suffix, label in _REQUIRED_ADDRESS_PARTS:
                 if not (getattr(unit, f"{kind}_{suffix}") or "").strip():
                     _add(errors, f"{kind}_{suffix}", [_("Adressen mangler %(what)s.") % {"what": label}])
             post_code = getattr(unit, f"{kind}_post_code")

@@ -240,17 +240,28 @@ class _Importer:
         self.region_by_code = dict(Region.objects.values_list("code", "pk"))
         self.writing = not dry_run
         self.plan = result.plan
+        self._levels: dict[str, str] = {}
 
     def error(self, line, message):
         if len(self.result.errors) < MAX_ERRORS:
             self.result.errors.append(RecordError(line, message))
         self.writing = False
 
+    def room(self, kind: str) -> bool:
+        """Whether the preview's list `kind` takes another entry (bounded; counts are complete)."""
+        return len(self.plan[kind]) < PREVIEW_LIMIT
+
     def note(self, kind: str, entry: dict) -> None:
         """One line of the preview (bounded per kind)."""
         bucket = self.plan[kind]
         if len(bucket) < PREVIEW_LIMIT:
             bucket.append(entry)
+
+    def level_label(self, level) -> str:
+        label = self._levels.get(level)
+        if label is None:
+            label = self._levels[level] = str(Level(level).label)
+        return label
 
     def show(self, attname: str, value) -> str:
         model = _CODE_MODEL.get(attname)
@@ -283,9 +294,9 @@ class _Importer:
         self.seen.add(rec["sor_id"])
         if not rec["name"]:
             self.error(line, _("Enhed %(id)s mangler navn (EntityName).") % {"id": rec["sor_id"]})
-        for key, value in rec.items():
-            limit = _CHAR_LIMITS.get(key)
-            if limit and isinstance(value, str) and len(value) > limit:
+        for key, limit in _CHAR_LIMITS.items():
+            value = rec.get(key)
+            if value.__class__ is str and len(value) > limit:
                 self.error(line, _("%(field)s på %(id)s er for lang (%(n)d tegn, højst %(max)d).")
                            % {"field": key, "id": rec["sor_id"], "n": len(value), "max": limit})
         # The XSD requires the type of an owner and of an institution, and real consumers (NSP's
@@ -341,7 +352,7 @@ class _Importer:
                 rec["owner_id"], rec["ancestors"] = parent["owner_id"], parent["ancestors"] + [parent["sor_id"]]
         by_id = {rec["sor_id"]: rec for rec in valid}
         existing = Unit.objects.in_bulk(list(by_id))
-        names_before = {pk: (u.name, u.get_level_display(), u.owner_id) for pk, u in existing.items()}
+        names_before = {pk: (u.name, self.level_label(u.level), u.owner_id) for pk, u in existing.items()}
         glns = [rec["_ln"]["gln"] for rec in valid if rec["_ln"]]
         lns_by_unit: dict[int, list] = {}
         lns_by_gln: dict[str, list] = {}
@@ -362,8 +373,10 @@ class _Importer:
                 to_create.append(unit)
                 counts["created"] += 1
                 existing[unit.sor_id] = unit
-                self.note("created", {"sor_id": str(unit.sor_id), "name": unit.name, "level": unit.get_level_display(),
-                                      "parent": str(unit.parent_id or ""), "line": rec["_line"]})
+                if self.room("created"):
+                    self.note("created", {"sor_id": str(unit.sor_id), "name": unit.name,
+                                          "level": self.level_label(unit.level), "parent": str(unit.parent_id or ""),
+                                          "line": rec["_line"]})
             else:
                 rec["_region_id"] = unit.region_id
                 changed = [k for k, v in values.items() if getattr(unit, k) != v]
@@ -381,7 +394,7 @@ class _Importer:
                     update_fields.update(changed)
                     to_update.append(unit)
                     counts["changed"] += 1
-                    entry = {"sor_id": str(unit.sor_id), "name": unit.name, "level": unit.get_level_display(),
+                    entry = {"sor_id": str(unit.sor_id), "name": unit.name, "level": self.level_label(unit.level),
                              "line": rec["_line"], "fields": fields}
                     self.note("changed", entry)
                     if closes:
@@ -488,15 +501,11 @@ class _Importer:
                                            "note": _("afløses af %(new)s") % {"new": ln_rec["gln"]}})
 
     def unit_values(self, rec) -> dict:
-        values = {}
-        for key, value in rec.items():
-            if key.startswith("_") or key == "sor_id":
-                continue
-            if key in UNIT_CODE_FIELDS:
-                model, attname = UNIT_CODE_FIELDS[key]
-                values[attname] = self.codes.ensure(model, value)
-            else:
-                values[key] = value
+        values = {key: value for key, value in rec.items() if key[0] != "_"}
+        del values["sor_id"]
+        for key, (model, attname) in UNIT_CODE_FIELDS.items():
+            if key in values:
+                values[attname] = self.codes.ensure(model, values.pop(key))
         if rec.get("specialities"):
             for item in rec["specialities"]:
                 self.codes.ensure(ClinicalSpeciality, item["code"])
