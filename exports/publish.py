@@ -58,7 +58,8 @@ ZIP_MEMBER = "Sor.xml"
 # file Sor.xml (as SDS does, in two directories); we publish v1 flat as Sor_v1.xml.
 PUBLISHED_NAMES = {("v2", "Sor.xml"): "Sor.xml", ("v1", "Sor.xml"): "Sor_v1.xml"}
 # Served without login under /filer/latest/.
-PUBLIC_FILES = ("Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", SUMS)
+# Everything SHA256SUMS lists is served, so `sha256sum -c SHA256SUMS` works on a full download.
+PUBLIC_FILES = ("Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", MANIFEST, SUMS)
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 

@@ -3,7 +3,7 @@
 - `/filer/` (and `/filer/latest/`): a public page listing the latest files with size and sha256.
 - `/filer/latest/<name>`: the latest published file, no login (as SDS serves its files), for the
   names in `exports.publish.PUBLIC_FILES` (`Sor.zip`, `Sor.xml` = v2, `Sor_v1.xml`,
-  `SorEntity_daily.csv`, `Edityper.csv`, `SHA256SUMS`).
+  `SorEntity_daily.csv`, `Edityper.csv`, `manifest.json`, `SHA256SUMS`: every file the sums list).
 - `/filer/<YYYY-MM-DD>/<name>`: any file of a kept day, for logged-in staff with the view
   permission on export runs.
 - `/filer/run/<id>/<name>`: the files of one run (a held run's files before release), staff only.

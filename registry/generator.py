@@ -871,19 +871,22 @@ class RegisterGenerator:
         name = f"{town} {rng.choice(['Apotek', 'Hjorte Apotek', 'Løve Apotek', 'Svane Apotek', 'Ørne Apotek'])}"
         ie, si, mun = self._practice(ie_name=name, si_name=name, si_type="pharmacy", systems="pharmacy",
                                      municipality=mun, post=post, street=street)
-        si.values["pharmacy_number"] = number
         if si.ln is None and ie.ln is None:  # every pharmacy receives prescriptions electronically
             si.values["location_mode"] = LocationMode.OWN
             si.ln = self.location("pharmacy")
+        # As SDS's ONE_APOTEK.xml: owner → institution "apotek" → one organisational unit per
+        # pharmacy carrying `PharmacyIdentifier` "apoteksnummer,filial" (consumers make one Apotek
+        # per such unit and split the number on the comma). Branches are further units under the
+        # same institution, named without "filial af …", each with its own location number.
+        si.add(self.node(Level.UNIT, name, {"pharmacy_number": f"{number},1"}, geo_parent_relation=2))
         n_branches = rng.randint(1, 4) if rng.random() < 0.7 else 0
-        for b in range(1, n_branches + 1):
+        for b in range(2, n_branches + 2):
             branch_mun = rng.choice([m for m in self.codes.municipalities if m[2] == mun[2]])
             branch_town = rng.choice(self.codes.post_codes[branch_mun[0]])[1]
-            values = {**self.entity("pharmacy_branch"), "pharmacy_number": f"{number},{b}", "geo_parent_relation": 1,
-                      "location_mode": LocationMode.OWN}
+            values = {"pharmacy_number": f"{number},{b}", "location_mode": LocationMode.OWN}
             self.with_address(values, "visiting", self.address(branch_mun))
             self.virtual(values, name, mun[2], web=False)
-            branch = ie.add(self.node(Level.INSTITUTION, f"{branch_town} Apotek (filial af {name})"[:60], values))
+            branch = si.add(self.node(Level.UNIT, f"{branch_town} Apotek"[:60], values, geo_parent_relation=1))
             branch.ln = self.location("pharmacy")
         return ie
 

@@ -21,6 +21,10 @@ PHONE_RE = re.compile(r"^\+?[0-9 ()-]{8,20}$")
 
 Messages = tuple[list[str], list[str]]
 
+# New SOR-IDs (admin, generator, demo) are allocated from this item number up (migration 0010):
+# 18-digit SOR-IDs that real SDS files, with at most 7-digit item numbers, never use.
+FIRST_ALLOCATED_SEQUENCE = 90_000_000
+
 
 def is_digits(text: str) -> bool:
     """ASCII digits 0-9 only. `str.isdigit()`, `\\d` and python-stdnum also accept other Unicode
@@ -133,7 +137,10 @@ def check_provider_number(value, *, strict: bool = True) -> Messages:
     if not strict and 1 <= len(text) <= 9:
         return [], []
     if len(text) < 6:
-        return [_("Et ydernummer har 6 cifre med foranstillede nuller; skriv %(padded)s.") % {"padded": text.zfill(6)}], []
+        # Said as it is: a digit may be missing anywhere; the zero-padded form is one possibility only.
+        return [_("Et ydernummer har 6 cifre; %(value)s har %(n)d. Mangler der et ciffer? Hvis nummeret blot har "
+                  "mistet sine foranstillede nuller, er det %(padded)s.")
+                % {"value": text, "n": len(text), "padded": text.zfill(6)}], []
     if len(text) == 13 and ean.is_valid(text):
         return [_("%(value)s er et lokationsnummer (GLN), ikke et ydernummer.") % {"value": text}], []
     return [_("Et ydernummer har 6 cifre; %(value)s har %(n)d.") % {"value": text, "n": len(text)}], []

@@ -9,6 +9,8 @@ from .roles import GUEST, REGIONAL, SOR_ADMIN, SUPPORT, sync_roles
 # user name -> (role, region code, what they may do)
 PERSONAS = {
     "sor-admin": (SOR_ADMIN, None, "SOR-administrator: everything except deleting"),
+    # A second SOR-administrator, so that four-eyes approval (one proposes, another approves) can be tried.
+    "sor-admin2": (SOR_ADMIN, None, "second SOR-administrator: the other pair of eyes"),
     "support": (SUPPORT, None, "support desk: contact data of any unit, no code lists, no closing"),
     "region-nord": (REGIONAL, "1081", "regional administrator: units of Region Nordjylland only"),
     "guest": (GUEST, None, "guest: reads everything, changes nothing"),

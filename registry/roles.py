@@ -4,6 +4,7 @@ Nobody gets a delete permission: units are closed, never deleted."""
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 SOR_ADMIN = "SOR-administrator"
 SUPPORT = "Supportmedarbejder"
@@ -14,6 +15,27 @@ _CODE_LIST_MODELS = [
     "ownertype", "entitytype", "clinicalspeciality", "specialitytype", "region", "municipality",
     "postaldistrict", "networkoperator", "systemsupplier", "systemtype", "ediadministrator", "edimessagetype",
 ]
+
+
+# What each role may do, in the words the refusal page uses.
+ROLE_DESCRIPTIONS = {
+    SOR_ADMIN: gettext_lazy("retter alle registerdata og kontaktdata i hele landet, opretter, flytter og lukker "
+                            "enheder, retter kodelister, importerer SOR-filer og styrer publiceringen"),
+    SUPPORT: gettext_lazy("retter kontaktdata (telefon, e-mail, web, adresser) på alle enheder, også med regneark; "
+                          "læser alt andet"),
+    REGIONAL: gettext_lazy("retter, opretter og lukker enheder og lokationsnumre i sin egen region; læser resten"),
+    GUEST: gettext_lazy("læser registeret og filerne; ændrer intet"),
+}
+
+
+def role_descriptions(user) -> list[tuple[str, str]]:
+    """(role, what it may do) for each role the user has (superusers: everything)."""
+    from django.utils.translation import gettext as _
+
+    if user.is_superuser:
+        return [(_("Superbruger"), _("må alt"))]
+    return [(name, str(ROLE_DESCRIPTIONS[name])) for name in user.groups.values_list("name", flat=True)
+            if name in ROLE_DESCRIPTIONS]
 
 
 def _perms(*q_objects):

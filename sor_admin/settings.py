@@ -136,8 +136,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A refused request is one line in the log (Django attaches the PermissionDenied traceback).
+    "filters": {"one_line_refusals": {"()": "sor_admin.logs.OneLineRefusals"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"},
+                 "requests": {"class": "logging.StreamHandler", "formatter": "plain",
+                              "filters": ["one_line_refusals"]}},
     "loggers": {
+        "django.request": {"handlers": ["requests"], "level": "WARNING", "propagate": False},
         "registry": {"handlers": ["console"], "level": env_str("SOR_LOG_LEVEL", "INFO")},
         "exports": {"handlers": ["console"], "level": env_str("SOR_LOG_LEVEL", "INFO")},
     },

@@ -1,5 +1,27 @@
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+
+
+class SorAutocompleteView(AutocompleteJsonView):
+    """The unit picker (e.g. on a location number) shows level and parent: an owner and its
+    institution often share a name and were told apart only by SOR-ID."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if queryset.model._meta.label == "registry.Unit":
+            queryset = queryset.select_related("parent")
+        return queryset
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        if obj._meta.label == "registry.Unit":
+            text = f"{obj} · {obj.get_level_display()}"
+            if obj.parent_id:
+                text += " · " + _t("under %(parent)s") % {"parent": obj.parent}
+            result["text"] = text
+        return result
 
 
 class SorAdminSite(admin.AdminSite):
@@ -12,7 +34,12 @@ class SorAdminSite(admin.AdminSite):
     site_title = _("SOR")
     index_title = _("Sundhedsvæsenets Organisationsregister")
     index_template = "admin/sor/index.html"
+    # "SE SIDE" opens what the public sees: the published files (later the public browser).
+    site_url = "/filer/"
 
     def __init__(self, name="admin"):
         super().__init__(name)
         self.disable_action("delete_selected")
+
+    def autocomplete_view(self, request):
+        return SorAutocompleteView.as_view(admin_site=self)(request)

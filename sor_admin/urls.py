@@ -1,9 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    # The public side starts with the published files (a public register browser comes later).
+    path("", RedirectView.as_view(pattern_name="filer:index", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/sor-import/", include("exports.urls_import")),
     path("admin/", admin.site.urls),
     path("filer/", include("exports.urls_publish")),
 ]
+
+# A refusal in the admin's own look, in Danish, saying what the user's role may do.
+handler403 = "sor_admin.views.permission_denied"

@@ -261,6 +261,54 @@ def unit_close(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | i
 
 
 @transaction.atomic
+def unit_reopen(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int,
+                expected_version: int | None = None) -> list[Unit]:
+    """Reopen a closed (or closing) unit: its ToDate goes, and what was closed with it on the same
+    day reopens with it: the units below with that ToDate and their own location numbers with it
+    (unless the number is active elsewhere by now). Refused under a closed parent. Returns the
+    units reopened."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        pk = getattr(unit, "pk", unit)
+        locked = Unit.objects.select_for_update().get(pk=pk)
+        if expected_version is not None and locked.version != expected_version:
+            raise _conflict(locked)
+        check_perm(actor, "registry.close_unit", _("Du må ikke lukke eller genåbne enheder."),
+                   region_id=locked.region_id, check_scope=True)
+        if locked.to_date is None:
+            raise ValidationFailed({"to_date": [_("%(unit)s er ikke lukket.") % {"unit": locked}]})
+        if locked.parent_id:
+            parent = Unit.objects.get(pk=locked.parent_id)
+            if parent.to_date is not None:
+                raise ValidationFailed({"to_date": [
+                    _("Den overordnede enhed %(parent)s er lukket pr. %(date)s; genåbn den først.")
+                    % {"parent": parent, "date": _day(parent.to_date)}]})
+        day = locked.to_date
+        below = list(Unit.objects.select_for_update().filter(ancestors__contains=[locked.sor_id], to_date=day)
+                     .order_by("sor_id"))
+        from ..models import LocationNumber
+
+        reopened = []
+        for target in [locked, *below]:
+            if target.region_id != locked.region_id:
+                check_region(actor, target.region_id)
+            numbers = list(LocationNumber.objects.select_for_update().filter(unit_id=target.pk, to_date=day))
+            for ln in numbers:
+                if LocationNumber.objects.filter(gln=ln.gln, to_date__isnull=True).exclude(pk=ln.pk).exists():
+                    continue  # the number is active on another unit by now: it stays closed here
+                ln.to_date = None
+                ln.updated_at_date = today()
+                ln.version += 1
+                ln.save()
+                if target.location_mode == LocationMode.NONE:
+                    target.location_mode = LocationMode.OWN
+            target.to_date = None
+            target.updated_at_date = today()
+            target.version += 1
+            target.save()
+            reopened.append(target)
+        return reopened
+
+
 def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, new_parent: Unit | int,
               expected_version: int | None = None) -> Unit:
     """Move a unit (and everything below it) under another parent, possibly another owner."""

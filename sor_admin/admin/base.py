@@ -74,6 +74,21 @@ class ServiceModelForm(forms.ModelForm):
     request = None
     model_admin = None
     reason = ReasonField()
+    # Identifiers take what is typed: a browser's maxlength would cut a 14-digit location number
+    # to 13 without a word; the service's rule then says what is wrong ("14 cifre: …").
+    IDENTIFIER_FIELDS = ("gln", "provider_number", "p_number", "cvr", "shak", "pharmacy_number")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from django.core.validators import MaxLengthValidator
+
+        for name in self.IDENTIFIER_FIELDS:
+            field = self.fields.get(name)
+            if field is None or not hasattr(field, "max_length"):
+                continue
+            field.max_length = None
+            field.validators = [v for v in field.validators if not isinstance(v, MaxLengthValidator)]
+            field.widget.attrs.pop("maxlength", None)
 
     def _post_clean(self):
         if self._errors:
@@ -103,8 +118,20 @@ class ServiceAdminMixin:
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"request": request, "model_admin": self})
 
+    # Form fields that say how to save, not what: they do not count as a change.
+    NOT_CHANGES = frozenset({"reason", "seen_version", "override_warnings"})
+
     def save_model(self, request, obj, form, change):
         """The service already saved `obj` while validating the form."""
+        request._sor_nothing_changed = change and not (set(form.changed_data) - self.NOT_CHANGES)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_sor_nothing_changed", False):
+            # Django would say "… blev ændret" although the form held what was saved already.
+            messages.info(request, gettext("Intet blev ændret: formularen var den samme som det gemte for %(obj)s.")
+                          % {"obj": obj})
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
         """Related rows are written by the services too."""

@@ -71,11 +71,49 @@ def format_value(value, model_field, fk_names) -> str:
         return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(value, dt.date):
         return formats.date_format(value, "d-m-Y")
+    if getattr(model_field, "name", None) == "specialities" and isinstance(value, list):
+        # [{"code", "type"}] as a person reads it: the code and its Danish name, and the type.
+        specs = fk_names.get(("specialities", "names"), {})
+        parts = []
+        for item in value:
+            if not isinstance(item, dict):
+                parts.append(str(item))
+                continue
+            code, kind = str(item.get("code", "")), str(item.get("type", ""))
+            text = f"{code} {specs.get(('s', code), '')}".strip()
+            if kind:
+                text += f" ({specs.get(('t', kind), kind)})"
+            parts.append(text)
+        return "; ".join(parts) or "—"
     if isinstance(value, list | dict):
         if isinstance(value, list) and all(not isinstance(v, dict) for v in value):
             return ", ".join(str(v) for v in value) or "—"
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _speciality_names(raw) -> dict:
+    """Danish names of the speciality codes and types in these history rows (two queries)."""
+    from registry.models import ClinicalSpeciality, SpecialityType
+
+    codes, kinds = set(), set()
+    for _record, changes in raw:
+        for name, old, new in changes:
+            if name != "specialities":
+                continue
+            for value in (old, new):
+                for item in value or []:
+                    if isinstance(item, dict):
+                        codes.add(str(item.get("code", "")))
+                        kinds.add(str(item.get("type", "")))
+    names = {}
+    if codes:
+        names.update((("s", c), n) for c, n in ClinicalSpeciality.objects.filter(code__in=codes)
+                     .values_list("code", "name_da"))
+    if kinds:
+        names.update((("t", c), n) for c, n in SpecialityType.objects.filter(code__in=kinds)
+                     .values_list("code", "name_da"))
+    return names
 
 
 def build_entries(shown, older, model, *, excluded=("version",)) -> list[HistoryEntry]:
@@ -105,6 +143,8 @@ def build_entries_for_pairs(pairs, model, *, excluded=("version",)) -> list[Hist
             if isinstance(f, models.ForeignKey):
                 wanted[name].update(v for v in (old, new) if v is not None)
     fk_names = {}
+    if "specialities" in fields:
+        fk_names[("specialities", "names")] = _speciality_names(raw)
     for name, pks in wanted.items():
         related = fields[name].related_model
         for pk, obj in related._base_manager.in_bulk(list(pks)).items():

@@ -44,7 +44,7 @@ from registry.selectors import (
     unit_search_q,
     units_maintained_by,
 )
-from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_update
+from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_reopen, unit_update
 from registry.status import UnitStatus, status_q, unit_status
 
 from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error, usable_code_choices
@@ -301,6 +301,11 @@ class UnitCloseForm(forms.Form):
     seen_version = forms.IntegerField(label=_("version ved åbning"), widget=forms.HiddenInput)
 
 
+class UnitReopenForm(forms.Form):
+    reason = ReasonField()
+    seen_version = forms.IntegerField(label=_("version ved åbning"), widget=forms.HiddenInput)
+
+
 # ---------------------------------------------------------------- admin
 
 class IdsFirstPaginator(Paginator):
@@ -336,7 +341,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     paginator = IdsFirstPaginator
     autocomplete_fields = ("parent",)
     ordering = ("sor_id",)
-    object_actions = [("close", "close_view")]
+    object_actions = [("close", "close_view"), ("reopen", "reopen_view")]
     actions = ["close_units"]
     MAX_CLOSE_AT_ONCE = 500
 
@@ -371,7 +376,11 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     @admin.display(description=_("status"))
     def status_display(self, obj):
-        return UnitStatus(status_today(obj)).label
+        status = status_today(obj)
+        if status == UnitStatus.CLOSING:
+            # ToDate is inclusive: a unit closing today is still open today, and says when it ends.
+            return gettext("lukkes %(date)s") % {"date": obj.to_date.strftime("%d-%m-%Y")}
+        return UnitStatus(status).label
 
     # -- forms and permissions
 
@@ -516,8 +525,15 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
             obj = self.get_object(request, object_id)
             if obj is not None:
                 extra_context["tree_path_units"] = [*self._ancestors(obj), obj]
-                if self.has_close_permission(request, obj) and obj.to_date is None:
-                    extra_context["sor_object_links"] = [(self.object_action_url(obj, "close"), gettext("Luk enhed"))]
+                if self.has_close_permission(request, obj):
+                    links = []
+                    if obj.to_date is None:
+                        links.append((self.object_action_url(obj, "close"), gettext("Luk enhed")))
+                    else:
+                        if status_today(obj) == UnitStatus.CLOSING:
+                            links.append((self.object_action_url(obj, "close"), gettext("Ret lukkedato")))
+                        links.append((self.object_action_url(obj, "reopen"), gettext("Genåbn enhed")))
+                    extra_context["sor_object_links"] = links
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     # -- closing
@@ -593,12 +609,35 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
                     return HttpResponseRedirect(
                         reverse(f"{self.admin_site.name}:registry_unit_change", args=[obj.pk]))
         else:
-            form = UnitCloseForm(initial={"to_date": timezone.localdate(), "seen_version": obj.version})
+            form = UnitCloseForm(initial={"to_date": obj.to_date or timezone.localdate(), "seen_version": obj.version,
+                                          "include_descendants": obj.to_date is not None})
         return self.render_action_form(
             request, obj, form, title=gettext("Luk enhed: %s") % obj, submit_label=gettext("Luk enheden"),
             intro=gettext("Enheder slettes aldrig: en lukket enhed står i registeret med sin lukkedato, "
                           "og dens egne lokationsnumre lukkes med den."),
         )
+
+    def reopen_view(self, request, object_id):
+        obj, refused = self.get_object_or_refuse(request, object_id, lambda r, o: self.has_close_permission(r, o))
+        if refused:
+            return refused
+        form = UnitReopenForm(request.POST or None, initial={"seen_version": obj.version})
+        if request.method == "POST" and form.is_valid():
+            try:
+                with transaction.atomic():
+                    reopened = unit_reopen(actor=request.user, reason=form.cleaned_data["reason"], origin="admin",
+                                           unit=obj.pk, expected_version=form.cleaned_data["seen_version"])
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, ngettext(
+                    "%(unit)s er genåbnet.", "%(unit)s og %(more)d underenheder er genåbnet.", len(reopened),
+                ) % {"unit": obj, "more": len(reopened) - 1})
+                return HttpResponseRedirect(reverse(f"{self.admin_site.name}:registry_unit_change", args=[obj.pk]))
+        return self.render_action_form(
+            request, obj, form, title=gettext("Genåbn enhed: %s") % obj, submit_label=gettext("Genåbn enheden"),
+            intro=gettext("Lukkedatoen fjernes. Underenheder og egne lokationsnumre, der blev lukket samme dag, "
+                          "genåbnes med enheden."))
 
     # -- history
 

@@ -185,3 +185,29 @@ def test_regional_administrator_reads_but_cannot_change_another_regions_location
                        {"to_date": "2026-12-31", "reason": "x"}).status_code == 403
     ln.refresh_from_db()
     assert ln.to_date is None
+
+
+def test_a_14_digit_location_number_is_answered_with_the_rule_not_cut(make_tree, sor_admin):
+    oe = make_tree()["oe"]
+    client = client_for(sor_admin)
+    page = client.get("/admin/registry/locationnumber/add/")
+    gln_input = page.content.decode().split('name="gln"')[1].split(">")[0]
+    assert "maxlength" not in gln_input  # the browser does not cut what is typed
+    data = form_data(page, unit=str(oe.pk), reason="Ny GLN", **{n: str(v.pk) for n, v in _codes().items()})
+    response = client.post("/admin/registry/locationnumber/add/", {**data, "gln": OTHER_GLN + "7"})
+    assert response.status_code == 200
+    message = " ".join(form_errors(response)["gln"])
+    assert "har 14" in message and "et ciffer for meget" in message
+    assert not LocationNumber.objects.filter(unit=oe).exists()
+
+
+def test_the_unit_picker_shows_level_and_parent(make_tree, sor_admin):
+    tree = make_tree(name="Lægerne Østergade")
+    client = client_for(sor_admin)
+    response = client.get("/admin/autocomplete/", {"term": "Lægerne Østergade", "app_label": "registry",
+                                                   "model_name": "locationnumber", "field_name": "unit"})
+    assert response.status_code == 200
+    texts = {int(r["id"]): r["text"] for r in response.json()["results"]}
+    assert "institutionsejer" in texts[tree["ie"].pk] and "under" not in texts[tree["ie"].pk]
+    assert "sundhedsinstitution" in texts[tree["si"].pk] and f"under Lægerne Østergade ({tree['ie'].pk})" in texts[
+        tree["si"].pk]

@@ -23,3 +23,14 @@ def test_admin_index_links_the_file_tasks_for_the_sor_administrator_only(client,
     assert "/admin/sor-import/" in page and "/filer/" in page
     client.force_login(support)
     assert "/admin/sor-import/" not in client.get("/admin/").content.decode()
+
+
+@pytest.mark.django_db
+def test_periodic_tasks_are_danish_and_show_only_what_sds_uses(client, sor_admin):
+    client.force_login(sor_admin)
+    html = client.get("/admin/").content.decode()
+    assert "Periodic tasks" not in html and "Periodic Tasks" not in html
+    assert "Periodiske opgaver" in html and "Tidsplaner (crontab)" in html
+    for hidden in ("Clocked", "Solar events", "Intervals"):
+        assert hidden not in html
+    assert client.get("/admin/django_celery_beat/solarschedule/").status_code == 404

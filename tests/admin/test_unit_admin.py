@@ -285,3 +285,89 @@ def test_closing_selected_units_from_the_changelist_in_one_batch(make_tree, sor_
     assert len(batches) == 1
     support_page = client_for(support).get("/admin/registry/unit/")
     assert "close_units" not in support_page.content.decode()
+
+
+def test_saving_without_changes_says_nothing_was_changed(make_tree, sor_admin):
+    unit = make_tree()["ie"]
+    client = client_for(sor_admin)
+    page = client.get(change_url(unit))
+    before = unit.history.count()
+    response = client.post(change_url(unit), form_data(page, reason="Kontrol"))
+    assert response.status_code == 302 and response["Location"] == change_url(unit)
+    shown = messages_of(response)
+    assert any("Intet blev ændret" in m for m in shown) and not any("blev ændret" in m and "Intet" not in m
+                                                                  for m in shown)
+    assert fresh(unit).history.count() == before
+
+
+def test_a_refusal_is_a_danish_admin_page_naming_the_role_and_logs_one_line(make_tree, guest):
+    import io
+    import logging
+
+    from sor_admin.logs import OneLineRefusals
+
+    unit = make_tree()["ie"]
+    client = client_for(guest)
+    handler = next(h for h in logging.getLogger("django.request").handlers
+                   if any(isinstance(f, OneLineRefusals) for f in h.filters))
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        response = client.post(f"/admin/registry/unit/{unit.pk}/close/", {"to_date": "2030-01-01", "reason": "x"})
+    finally:
+        handler.setStream(previous)
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Det har du ikke ret til" in html and "403 Forbidden" not in html
+    roles = html.split('id="denied-roles"')[1].split("</ul>")[0]
+    assert "Gæst" in roles and "ændrer intet" in roles
+    assert 'id="site-name"' in html  # the admin's own page, not a bare one
+    logged = stream.getvalue().strip().splitlines()
+    assert len(logged) == 1 and "Forbidden" in logged[0] and "Traceback" not in stream.getvalue()
+    assert fresh(unit).to_date is None
+
+
+def test_a_unit_closed_today_says_lukkes_with_its_date_and_can_be_reopened(make_tree, sor_admin):
+    from django.utils import timezone
+
+    from registry.services.units import unit_close
+
+    tree = make_tree()
+    today = timezone.localdate()
+    unit_close(actor=None, reason="Lukker i dag", origin="command", unit=tree["oe"], to_date=today,
+               include_descendants=True)
+    client = client_for(sor_admin)
+    shown = f"lukkes {today:%d-%m-%Y}"
+    page = client.get(change_url(tree["oe"])).content.decode()
+    import re
+
+    status = re.search(r'field-status_display">\s*<label[^>]*>Status:</label>\s*<div class="readonly">(.*?)</div>',
+                       page, re.S).group(1)
+    assert status.strip() == shown
+    assert "Ret lukkedato" in page and "Genåbn enhed" in page
+    listed = client.get(f"/admin/registry/unit/?status=closing&q={tree['leaf'].pk}&region=all").content.decode()
+    cell = listed.split('class="field-status_display"')[1].split("</td>")[0]
+    assert shown in cell  # the child closed with it says the same
+
+    reopen_url = f"/admin/registry/unit/{tree['oe'].pk}/reopen/"
+    form = client.get(reopen_url)
+    response = client.post(reopen_url, {"reason": "Lukket ved en fejl", "seen_version": fresh(tree["oe"]).version})
+    assert response.status_code == 302, text_of(response)[:2000]
+    assert fresh(tree["oe"]).to_date is None and fresh(tree["leaf"]).to_date is None
+    assert "genåbnet" in messages_of(response)[0] and form.status_code == 200
+    assert fresh(tree["oe"]).history.first().history_change_reason == "Lukket ved en fejl"
+
+
+def test_reopening_under_a_closed_parent_is_refused(make_tree, sor_admin):
+    import datetime as dt
+
+    from registry.services.units import unit_close
+
+    tree = make_tree()
+    unit_close(actor=None, reason="Lukket", origin="command", unit=tree["si"], to_date=dt.date(2024, 1, 1),
+               include_descendants=True)
+    client = client_for(sor_admin)
+    response = client.post(f"/admin/registry/unit/{tree['oe'].pk}/reopen/",
+                           {"reason": "x", "seen_version": fresh(tree["oe"]).version})
+    assert response.status_code == 200 and "genåbn den først" in text_of(response)
+    assert fresh(tree["oe"]).to_date == dt.date(2024, 1, 1)

@@ -137,3 +137,12 @@ def test_history_includes_the_units_location_number_rows(make_tree, sor_admin):
     entries = page.context["location_entries"]
     assert [e.title for e in entries] == ["5790000123452"]
     assert "Nyt GLN" in text_of(page)
+
+
+def test_specialities_in_history_show_code_and_danish_name_not_json(make_tree, sor_admin):
+    oe = make_tree()["oe"]
+    unit_update(actor=None, reason="Speciale", origin="command", unit=oe,
+                changes={"specialities": [{"code": "408443003", "type": "51000095001"}]})
+    page = text_of(client_for(sor_admin).get(history_url(oe)))
+    assert "408443003 almen medicin (hovedspeciale)" in page
+    assert '"code"' not in page and "{" not in page.split("408443003")[0][-40:]

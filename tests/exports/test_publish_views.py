@@ -67,7 +67,6 @@ def test_conditional_requests_get_304(client, published):
 def test_unknown_names_and_traversal_attempts_are_404(client, published):
     for url in (
         "/filer/latest/Unknown.xml",
-        "/filer/latest/manifest.json",  # internal: staff only
         "/filer/latest/..%2F..%2Fsor_admin%2Fsettings.py",
         "/filer/latest/%2e%2e",
         "/filer/latest/.staging",
@@ -97,7 +96,8 @@ def test_public_index_lists_the_latest_files(client, published):
     page = client.get("/filer/").content.decode()
     assert DAY.isoformat() in page
     assert "/filer/latest/Sor.zip" in page and published.files["Sor.zip"]["sha256"] in page
-    assert "manifest.json" not in page
+    # The manifest is served too (SHA256SUMS lists it; it holds nothing the XML does not).
+    assert "/filer/latest/manifest.json" in page
 
 
 @pytest.mark.django_db
@@ -128,3 +128,33 @@ def test_a_held_runs_files_are_downloadable_by_staff_only(client, export_root, g
     response = client.get(url)
     assert response.status_code == 200 and body(response) == b"<SorTree/>"
     assert client.get(f"/filer/run/{run.pk}/..%2F..%2Fx").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_site_root_and_see_site_lead_to_the_public_files_and_no_debug_404(client, settings, sor_admin):
+    settings.DEBUG = False
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/filer/"
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404
+    body = missing.content.decode()
+    assert "Siden findes ikke" in body and "URLconf" not in body and "urlpatterns" not in body
+    client.force_login(sor_admin)
+    index = client.get("/admin/").content.decode()
+    assert 'href="/filer/"' in index
+
+
+@pytest.mark.django_db
+def test_every_file_sha256sums_lists_is_served_so_sha256sum_check_passes(client, published, tmp_path):
+    import subprocess
+
+    sums = body(client.get("/filer/latest/SHA256SUMS")).decode()
+    names = [line.split("  ", 1)[1] for line in sums.splitlines()]
+    assert "manifest.json" in names
+    for name in names:
+        response = client.get(f"/filer/latest/{name}")
+        assert response.status_code == 200, name
+        (tmp_path / name).write_bytes(body(response))
+    (tmp_path / "SHA256SUMS").write_text(sums)
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -29,9 +29,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _restart_sor_id_sequence():
-    """A fresh register starts the SOR-ID sequence at 1 (sequences ignore rollbacks, so tests reset it)."""
+    """A fresh register starts the SOR-ID sequence at 90,000,000 (sequences ignore rollbacks, so tests
+    reset it)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT setval('registry_sor_id_seq', 1, false)")
+        cursor.execute("SELECT setval('registry_sor_id_seq', %s, false)", [ids.FIRST_ALLOCATED_SEQUENCE])
 
 
 def _generate(owners=OWNERS, seed=SEED):
@@ -75,9 +76,11 @@ def test_same_seed_on_a_fresh_register_gives_the_same_sor_ids_names_and_glns():
     assert first == second
     assert [u[1] for u in other[0]] != [u[1] for u in first[0]]
     assert other[1] != first[1]
-    # SOR-IDs come from the sequence in generation order: the first owner gets item number 1.
+    # SOR-IDs come from the sequence in generation order: the first owner gets item number
+    # 90,000,000, an 18-digit SOR-ID no real SDS file uses.
     if not preexisting:
-        assert first[0][0][0] == ids.sor_id_for_sequence(1)
+        assert first[0][0][0] == ids.sor_id_for_sequence(ids.FIRST_ALLOCATED_SEQUENCE)
+        assert len(str(first[0][0][0])) == 18
 
 
 def test_register_has_every_level_and_owner_type_in_the_planned_proportions(register):
@@ -98,7 +101,7 @@ def test_register_has_every_level_and_owner_type_in_the_planned_proportions(regi
     # Every kind of private practice and every municipal service is there.
     si_types = set(Unit.objects.filter(level="SI").values_list("entity_type__name_da", flat=True))
     for name in ("almen lægepraksis", "speciallægepraksis", "tandlægepraksis", "fysioterapiklinik", "kiropraktorklinik",
-                 "psykologisk rådgivningsklinik", "fodterapeutklinik", "apotek", "apoteksfilial", "hospital",
+                 "psykologisk rådgivningsklinik", "fodterapeutklinik", "apotek", "hospital",
                  "hjemmeplejeenhed", "sundhedsplejen", "tandplejeklinik", "plejehjem"):
         assert name in si_types, name
 
@@ -136,19 +139,6 @@ def test_gp_practices_have_an_oe_per_ydernummer_with_general_medicine(register):
     for unit in yder:
         assert re.fullmatch(r"[0-9]{6}|99[0-9]{6}", unit.provider_number), unit.provider_number
         assert unit.specialities == [{"code": "408443003", "type": "51000095001"}]
-
-
-def test_pharmacies_have_branches_numbered_after_the_main_pharmacy(register):
-    pharmacies = {u.owner_id: u for u in Unit.objects.filter(level="SI", entity_type=_by_type("264372000"))}
-    branches = list(Unit.objects.filter(level="SI", entity_type=_by_type("557501000005109")))
-    assert pharmacies and branches
-    for pharmacy in pharmacies.values():
-        assert pharmacy.pharmacy_number.isdigit()
-        assert pharmacy.location_mode == LocationMode.OWN or pharmacy.owner.location_mode == LocationMode.OWN
-    for branch in branches:
-        main = pharmacies[branch.owner_id]
-        number, branch_no = branch.pharmacy_number.split(",")
-        assert number == main.pharmacy_number and branch_no.isdigit()
 
 
 def test_closed_future_and_pending_units_and_planted_duplicate_ydernumre_are_present(register):
@@ -270,3 +260,26 @@ def test_copy_create_writes_the_same_rows_and_history_as_bulk_create():
     assert row(900002)["operation_id"] == ctx.operation_id and row(900002)["origin"] == "command"
     copied = Unit.objects.get(sor_id=ids.sor_id_for_sequence(900002))
     assert copied.specialities == [{"code": "408443003", "type": "51000095001"}] and copied.replaces == []
+
+
+def test_pharmacies_are_shaped_as_sds_files_show_them(register):
+    """ONE_APOTEK.xml: owner → institution "apotek" → organisational unit with PharmacyIdentifier
+    "apoteksnummer,filial"; consumers make one Apotek per such unit."""
+    apotek = EntityType.objects.get(code="264372000")
+    institutions = list(Unit.objects.filter(level="SI", entity_type=apotek))
+    assert institutions
+    assert not Unit.objects.filter(level="SI").exclude(pharmacy_number="").exists()
+    numbers = set()
+    for si in institutions:
+        units = list(Unit.objects.filter(parent=si, level="OE").exclude(pharmacy_number=""))
+        assert units, f"{si} has no pharmacy unit"
+        for unit in units:
+            assert re.fullmatch(r"\d+,\d+", unit.pharmacy_number), unit.pharmacy_number
+            numbers.add(unit.pharmacy_number)
+            assert "filial af" not in unit.name
+        main, *branches = sorted(units, key=lambda u: int(u.pharmacy_number.split(",")[1]))
+        assert main.pharmacy_number.endswith(",1")
+        for branch in branches:  # numbered after the main pharmacy, each with its own location number
+            assert branch.pharmacy_number.split(",")[0] == main.pharmacy_number.split(",")[0]
+            assert branch.location_mode == LocationMode.OWN
+    assert len(numbers) == Unit.objects.exclude(pharmacy_number="").count()  # each number once

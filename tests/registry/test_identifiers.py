@@ -77,7 +77,9 @@ def test_values_typed_in_the_cvr_field_by_mistake(value, phone, fragment):
 def test_ydernummer_rules():
     assert ids.check_provider_number("019062") == ([], [])
     errors, _ = ids.check_provider_number("19062")
-    assert "019062" in errors[0]
+    # Five digits: says so, and offers the zero-padded form only as one possibility.
+    assert "har 5" in errors[0] and "Mangler der et ciffer" in errors[0] and "019062" in errors[0]
+    assert "skriv 019062" not in errors[0]
     errors, warnings = ids.check_provider_number("99019062")
     assert errors == [] and "dublet" in warnings[0]
     assert ids.check_provider_number("1234567")[0]

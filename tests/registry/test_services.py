@@ -200,3 +200,20 @@ def test_code_keeps_its_row_when_renamed_and_can_be_retired_to_a_successor(sor_a
         "Ny leverandør", "Nyt navn", "Fusion"]
     with pytest.raises(DomainError):
         code_update(actor=sor_admin, reason="Kode", obj=retired, changes={"code": "1"})
+
+
+@pytest.mark.django_db
+def test_new_units_get_18_digit_sor_ids_no_real_sds_file_uses(make_tree):
+    unit = make_tree()["ie"]
+    assert ids.sequence_of_sor_id(unit.sor_id) >= ids.FIRST_ALLOCATED_SEQUENCE
+    assert len(str(unit.sor_id)) == 18 and not ids.check_sor_id(unit.sor_id)[0]
+
+
+@pytest.mark.django_db
+def test_the_demo_logins_include_a_second_sor_administrator():
+    from registry.personas import ensure_personas
+    from registry.roles import SOR_ADMIN
+
+    users = ensure_personas()
+    assert {g.name for g in users["sor-admin2"].groups.all()} == {SOR_ADMIN}
+    assert users["sor-admin2"].check_password("sor-admin2") and users["sor-admin2"] != users["sor-admin"]
