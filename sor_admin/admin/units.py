@@ -11,6 +11,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminDateWidget
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import NullIf
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -28,6 +30,7 @@ from registry.models import (
     ChangeEvent,
     CodeList,
     EventKind,
+    Level,
     LocationNumber,
     OperationKind,
     Region,
@@ -328,10 +331,10 @@ class IdsFirstPaginator(Paginator):
 
 @admin.register(Unit)
 class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
-    list_display = ("sor_id", "name", "level_code", "type_display", "provider_number", "shak", "region",
-                    "status_display")
+    list_display = ("sor_id", "name", "level_code", "parent_link", "owner_link", "type_display", "provider_display",
+                    "shak", "region", "status_display")
     list_display_links = ("sor_id", "name")
-    list_select_related = ("entity_type", "owner_type", "region")
+    list_select_related = ("entity_type", "owner_type", "region", "parent", "owner")
     list_filter = ("level", "entity_type", RegionFilter, ("owner__owner_type", admin.RelatedFieldListFilter),
                    StatusFilter)
     search_fields = ("name",)  # shows the search box; the search itself is get_search_results
@@ -364,6 +367,29 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
         return queryset.filter(unit_search_q(term)), may_have_duplicates
 
     # -- changelist columns
+
+    def _unit_link(self, unit):
+        url = reverse(f"{self.admin_site.name}:registry_unit_change", args=[unit.pk])
+        return format_html('<a href="{}" title="{}">{}</a>', url, unit.sor_id, unit.name)
+
+    @admin.display(description=_("overordnet"), ordering="parent__name")
+    def parent_link(self, obj):
+        # Two units with one name are told apart by where they sit.
+        return self._unit_link(obj.parent) if obj.parent_id else "–"
+
+    @admin.display(description=_("institutionsejer"), ordering="owner__name")
+    def owner_link(self, obj):
+        if obj.level == Level.OWNER or obj.owner_id in (None, obj.pk):
+            return "–"
+        if obj.owner_id == obj.parent_id:
+            return gettext("(= overordnet)")
+        return self._unit_link(obj.owner)
+
+    @admin.display(description=_("ydernummer"),
+                   ordering=NullIf("provider_number", Value("")).asc(nulls_last=True))
+    def provider_display(self, obj):
+        # Sorted with blanks last: a sort by ydernummer shows ydernumre first.
+        return obj.provider_number or "–"
 
     @admin.display(description=_("niveau"), ordering="level")
     def level_code(self, obj):

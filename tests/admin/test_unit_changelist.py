@@ -171,3 +171,27 @@ def test_a_unit_with_many_children_links_to_the_full_filtered_list(many_units, a
 def test_index_page_offers_a_unit_search(admin_client_for):
     html = admin_client_for.get("/admin/").content.decode()
     assert 'action="/admin/registry/unit/"' in html and 'name="q"' in html
+
+
+def test_the_list_shows_parent_and_owner_with_links_so_namesakes_can_be_told_apart(make_tree, admin_client_for):
+    import re
+
+    first = make_tree(name="Lægerne Torvet")
+    second = make_tree(name="Lægerne Torvet", region_code="1082")
+    html = admin_client_for.get("/admin/registry/unit/?q=Lægerne Torvet behandler&region=all").content.decode()
+    rows = re.findall(r"<tr>.*?</tr>", html, re.S)
+    for tree in (first, second):
+        row = next(r for r in rows if f"/admin/registry/unit/{tree['leaf'].pk}/change/" in r)
+        parent = re.search(r'<td class="field-parent_link">(.*?)</td>', row, re.S).group(1)
+        owner = re.search(r'<td class="field-owner_link">(.*?)</td>', row, re.S).group(1)
+        assert f"/admin/registry/unit/{tree['oe'].pk}/change/" in parent
+        assert f"/admin/registry/unit/{tree['ie'].pk}/change/" in owner
+
+
+def test_sorting_by_ydernummer_puts_blanks_last(make_tree, admin_client_for):
+    tree = make_tree()
+    column = admin_client_for.get("/admin/registry/unit/").context["cl"].list_display.index("provider_display")
+    response = admin_client_for.get(f"/admin/registry/unit/?o={column}")
+    result = [u.pk for u in response.context["cl"].result_list]
+    assert result[0] == tree["oe"].pk  # the one with a ydernummer first, the blanks after
+    assert all(Unit.objects.get(pk=pk).provider_number == "" for pk in result[1:])
