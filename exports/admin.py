@@ -49,6 +49,43 @@ class RunNowForm(forms.Form):
     )
 
 
+FORMAT_LABELS = {
+    "v2": _("SOR XML v2 (Sor.xml, Sor.zip)"), "v1": _("SOR XML v1 (Sor_v1.xml)"),
+    "csv": _("CSV (SorEntity_daily.csv, Edityper.csv)"),
+}
+# What each counter means, in the words of the register; unknown counters keep their key.
+COUNT_LABELS = {
+    "units": _("enheder"), "owners": _("institutionsejere"), "institutions": _("sundhedsinstitutioner"),
+    "location_numbers": _("lokationsnumre"), "total_units": _("enheder i alt"), "seconds": _("sekunder"),
+    "fallback_types": _("organisatoriske enheder uden type (skrevet med 255203001, som v2 kræver)"),
+    "fallback_geo": _("organisatoriske enheder uden geografisk relation (skrevet med 2, som v1 kræver)"),
+    "skipped_values": _("værdier, formatet ikke kan rumme (udeladt)"),
+    "fallback_v2_codes": _("v2-koder i v1-filen (skrevet, som de er)"),
+    "edi_rows": _("rækker i Edityper.csv"), "rows": _("rækker"), "member_size": _("størrelse af Sor.xml i zip (bytes)"),
+}
+SECTION_LABELS = {"activation": _("aktivering af planlagte ændringer"), "checks": _("kontrol af filerne"),
+                  **FORMAT_LABELS}
+
+
+def readable_counts(counts: dict) -> list[dict]:
+    """The run's counters as sections of (label, value) a person reads."""
+    sections = []
+    if "units" in counts and not isinstance(counts["units"], dict):
+        sections.append({"title": gettext("Registeret"), "rows": [(gettext("enheder på datoen"), counts["units"])]})
+    for key, value in counts.items():
+        if not isinstance(value, dict):
+            continue
+        rows = []
+        for name, item in value.items():
+            if isinstance(item, dict):  # checks: file → its counters
+                inner = "; ".join(f"{COUNT_LABELS.get(k, k)}: {v}" for k, v in item.items())
+                rows.append((name, inner or "–"))
+            else:
+                rows.append((str(COUNT_LABELS.get(name, name)), item))
+        sections.append({"title": str(SECTION_LABELS.get(key, key)), "rows": rows or [("–", "")]})
+    return sections
+
+
 @admin.register(ExportRun)
 class ExportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "snapshot_date", "status_badge", "trigger", "step_display", "started_at", "finished_at",
@@ -63,17 +100,18 @@ class ExportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_form_template = "exports/admin/exportrun_change_form.html"
     fieldsets = (
         (None, {"fields": ("snapshot_date", "status_badge", "step_display", "progress", "worker_state", "trigger",
-                           "requested_by", "attempt", "previous_attempt", "parameters")}),
+                           "requested_by", "attempt", "previous_attempt", "parameters_display")}),
         (_("Tider"), {"fields": ("created_at", "started_at", "heartbeat_at", "finished_at", "published_at")}),
         (_("Publiceringskontrol"), {"fields": ("diff_summary",)}),
         (_("Beslutning"), {"fields": ("decision", "decided_by", "decided_at", "decision_reason")}),
         (_("Filer"), {"fields": ("file_table", "published_dir", "staging_dir")}),
         (_("Optællinger"), {"fields": ("counts_table",)}),
-        (_("Log og fejl"), {"fields": ("log_text", "error_text", "task_id")}),
+        (_("Log og fejl"), {"fields": ("log_text", "error_text")}),
+        (_("Teknik (til fejlsøgning)"), {"fields": ("worker", "task_id", "parameters"), "classes": ("collapse",)}),
     )
     readonly_fields = (
         "snapshot_date", "status_badge", "step_display", "progress", "worker_state", "trigger", "requested_by", "attempt",
-        "previous_attempt", "parameters", "created_at", "started_at", "heartbeat_at", "finished_at",
+        "previous_attempt", "parameters", "parameters_display", "worker", "created_at", "started_at", "heartbeat_at", "finished_at",
         "published_at", "diff_summary", "decision", "decided_by", "decided_at", "decision_reason", "file_table",
         "published_dir", "staging_dir", "counts_table", "log_text", "error_text", "task_id",
     )
@@ -117,12 +155,13 @@ class ExportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("arbejder"))
     def worker_state(self, obj):
+        # In words; the worker's own id is under "Teknik".
         alive = pipeline.run_worker_alive(obj)
         if alive is None:
-            return obj.worker or "–"
+            return gettext("færdig") if not obj.is_open else "–"
         if alive:
-            return format_html("{} – {}", obj.worker, gettext("arbejder kører"))
-        return format_html('<strong style="color:#c62828">{} – {}</strong>', obj.worker,
+            return gettext("arbejder kører")
+        return format_html('<strong style="color:#c62828">{}</strong>',
                            gettext("arbejderen svarer ikke; kørslen opgives ved næste start"))
 
     @admin.display(description=_("forskel fra sidste publicering"))
@@ -151,7 +190,16 @@ class ExportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def counts_table(self, obj):
         if not obj.counts:
             return "–"
-        return mark_safe(render_to_string("exports/admin/_counts.html", {"counts": obj.counts}))
+        return mark_safe(render_to_string("exports/admin/_counts.html", {"sections": readable_counts(obj.counts)}))
+
+    @admin.display(description=_("parametre"))
+    def parameters_display(self, obj):
+        formats = (obj.parameters or {}).get("formats") or []
+        names = [str(FORMAT_LABELS.get(f, f)) for f in formats]
+        text = gettext("Formater: %(formats)s") % {"formats": ", ".join(names) or "–"}
+        if (obj.parameters or {}).get("republish"):
+            text += "; " + gettext("genpublicering af en dato, der allerede er publiceret")
+        return text
 
     @admin.display(description=_("log"))
     def log_text(self, obj):

@@ -41,8 +41,17 @@ class CodeList(models.Model):
         ordering = ["code"]
 
     def __str__(self):
-        name = self.name_da or self.name_en or _("(uden navn)")
-        return f"{name} ({self.code})"
+        return f"{self.display_name} ({self.code})"
+
+    @property
+    def display_name(self) -> str:
+        """The Danish name; a code whose Danish name is unknown says so, and shows the English
+        display only as that (never as if it were the register's term)."""
+        if self.name_da:
+            return self.name_da
+        if self.name_en:
+            return str(_("dansk navn ukendt; engelsk: %(name)s")) % {"name": self.name_en}
+        return str(_("(uden navn)"))
 
     def usable_on(self, day) -> bool:
         """Whether the code may be chosen for new data on `day` (see `usable_codes_q`)."""

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -56,13 +57,20 @@ class RetireForm(forms.Form):
 
 class CodeListAdmin(HistoryAdminMixin, SorModelAdmin):
     form = CodeForm
-    list_display = ("code", "name_da", "name_en", "valid_from", "valid_to", "retired", "imported_unnamed", "successor")
+    list_display = ("code", "danish_name", "name_en", "valid_from", "valid_to", "retired", "imported_unnamed",
+                    "successor")
     list_select_related = ("successor",)
     list_filter = ("retired", "imported_unnamed")
     search_fields = ("code", "name_da", "name_en")
     change_form_template = "admin/sor/change_form.html"
     object_actions = [("retire", "retire_view")]
     extra_fields: tuple = ()
+
+    @admin.display(description=_("navn (dansk)"), ordering="name_da")
+    def danish_name(self, obj):
+        if obj.name_da:
+            return obj.name_da
+        return format_html('<em class="sor-unknown-name">{}</em>', gettext("dansk navn ukendt"))
 
     def get_fieldsets(self, request, obj=None):
         main = ["code", ("name_da", "name_en"), *self.extra_fields, ("valid_from", "valid_to"), "note",

@@ -22,7 +22,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from registry.audit import audit_context
-from registry.errors import DomainError
+from registry.errors import DomainError, ValidationFailed
 from registry.identifiers import is_digits
 from registry.inheritance import VIRTUAL_FIELDS
 from registry.models import (
@@ -48,7 +48,7 @@ from registry.selectors import (
     units_maintained_by,
 )
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_reopen, unit_update
-from registry.status import UnitStatus, status_q, unit_status
+from registry.status import UnitStatus, status_on, status_q, unit_status
 
 from .base import ReasonField, ServiceModelForm, SorModelAdmin, add_domain_error, usable_code_choices
 from .history import HistoryAdminMixin, build_entries, build_entries_for_pairs, format_value, newest_first
@@ -236,6 +236,27 @@ class SpecialitiesField(forms.Field):
 
 OVERRIDE_LABEL = _("Gem trods advarsler")
 
+# Each block a unit inherits until it takes its own: the flag, and (form field, key in the resolved value).
+BLOCK_FIELDS = {
+    "virtual": ("virtual_present", [(name, name) for name in VIRTUAL_FIELDS]),
+    **{kind: (f"{kind}_present", [(f"{kind}_{suffix}", suffix) for suffix, _label, _f in ADDRESS_FIELDS])
+       for kind in ("postal", "visiting", "activity")},
+}
+BLOCK_LABELS = {"virtual": _("elektroniske adresser"), "postal": _("postadresse"), "visiting": _("besøgsadresse"),
+                "activity": _("aktivitetsadresse")}
+
+
+def describe_block_change(block: str, item: dict) -> str:
+    """"telefon 98765432 → 11223344, e-mail klinik@… → –" for one unit's block."""
+    before, after = item["before"] or {}, item["after"] or {}
+    prefix = "" if block == "virtual" else f"{block}_"
+    parts = []
+    for key in dict.fromkeys([*before, *after]):
+        if before.get(key) != after.get(key):
+            label = Unit._meta.get_field(f"{prefix}{key}").verbose_name
+            parts.append(f"{label} {before.get(key) or '–'} → {after.get(key) or '–'}")
+    return ", ".join(parts) or gettext("kilden skifter (værdierne er de samme)")
+
 
 class UnitChangeForm(ServiceModelForm):
     seen_version = forms.IntegerField(label=_("version ved åbning"), widget=forms.HiddenInput, error_messages={
@@ -251,13 +272,76 @@ class UnitChangeForm(ServiceModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
             self.fields["seen_version"].initial = self.instance.version
+        if self.instance.pk:
+            # Bound or not: the submitted form is compared with the same initial values.
+            self._prefill_inherited_blocks()
+
+    def _prefill_inherited_blocks(self):
+        """A block the unit inherits (addresses, electronic addresses) is shown filled with the
+        values it inherits now: ticking "own" then starts from them, instead of from empty fields
+        that would silently drop the values not typed again."""
+        from registry.selectors import unit_effective_values
+
+        effective = unit_effective_values(self.instance)
+        for block, (flag, fields) in BLOCK_FIELDS.items():
+            if flag not in self.fields or getattr(self.instance, flag):
+                continue
+            value = effective[block].value
+            if not isinstance(value, dict):
+                continue
+            for name, key in fields:
+                if name in self.fields and not getattr(self.instance, name) and value.get(key):
+                    self.initial[name] = value[key]
 
     def apply(self, data):
         changes = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
+        for _block, (flag, fields) in BLOCK_FIELDS.items():
+            if flag in changes and changes[flag]:
+                # Taking the block as its own: every field of it is saved, typed or pre-filled.
+                changes.update({name: data[name] for name, _key in fields if name in data})
+        if not data.get("override_warnings"):
+            warning = self._impact_warning(changes)
+            if warning:
+                raise ValidationFailed({}, warning)
         return unit_update(
             actor=self.actor, reason=data["reason"], origin="admin", unit=self.instance.pk, changes=changes,
             expected_version=data["seen_version"], override_warnings=data.get("override_warnings", False),
         )
+
+    def _impact_warning(self, changes) -> dict:
+        """Before a block goes from inherited to own or back: which effective values change, for
+        the unit and for the units below that inherit them (the shared selector)."""
+        flags = {flag: block for block, (flag, _f) in BLOCK_FIELDS.items() if flag in changes}
+        if not flags:
+            return {}
+        from registry.selectors import subtree_effective_changes
+
+        attnames = {}
+        for name, value in changes.items():
+            field = Unit._meta.get_field(name)
+            attnames[field.attname] = getattr(value, "pk", value)
+        impact = [i for i in subtree_effective_changes(self.instance, attnames) if i["block"] in flags.values()]
+        if not impact:
+            return {}
+        warnings = {}
+        for flag, block in flags.items():
+            rows = [i for i in impact if i["block"] == block]
+            if not rows:
+                continue
+            own = [i for i in rows if i["unit"].pk == self.instance.pk]
+            below = [i["unit"] for i in rows if i["unit"].pk != self.instance.pk]
+            parts = []
+            if own:
+                parts.append(gettext("Enhedens gældende %(block)s ændres: %(diff)s.")
+                             % {"block": BLOCK_LABELS[block], "diff": describe_block_change(block, own[0])})
+            if below:
+                names = ", ".join(str(u) for u in below[:10]) + (" …" if len(below) > 10 else "")
+                parts.append(ngettext("%(n)d enhed nedenunder arver ændringen: %(names)s.",
+                                      "%(n)d enheder nedenunder arver ændringen: %(names)s.", len(below))
+                             % {"n": len(below), "names": names})
+            parts.append(gettext("Kontrollér det, og sæt kryds i “Gem trods advarsler” for at gemme."))
+            warnings[flag] = [" ".join(parts)]
+        return warnings
 
 
 class UnitAddForm(ServiceModelForm):
@@ -353,7 +437,8 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     def get_queryset(self, request):
         """The whole register for every staff role: a regional administrator reads every unit and
         changes only their region's (`has_change_permission`); their list opens on their region."""
-        return unit_list().order_by(*(self.get_ordering(request) or ("sor_id",)))
+        # The admin adds `list_select_related` only to a queryset without joins: add the owner here.
+        return unit_list().select_related("owner").order_by(*(self.get_ordering(request) or ("sor_id",)))
 
     def get_search_results(self, request, queryset, search_term):
         if request.path.endswith("/autocomplete/"):
@@ -668,7 +753,8 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     # -- history
 
     def history_extra_context(self, request, obj):
-        context = {"as_of_enabled": True, "as_of_value": request.GET.get("as_of", "")}
+        mode = "registered" if request.GET.get("mode") == "registered" else "valid"
+        context = {"as_of_enabled": True, "as_of_value": request.GET.get("as_of", ""), "as_of_mode": mode}
         raw = context["as_of_value"].strip()
         if raw:
             try:
@@ -677,7 +763,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
                 context["as_of_error"] = gettext("“%(value)s” er ikke en dato; skriv den som ÅÅÅÅ-MM-DD.") % {
                     "value": raw}
             else:
-                context.update(self._as_of(obj, day))
+                context.update(self._as_of(obj, day) if mode == "registered" else self._valid_on(obj, day))
         context["location_entries"] = self._location_number_history(obj)
         context["inherited_rows"] = self._inherited_changes(obj)
         return context
@@ -700,6 +786,26 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
             return context
         entries = build_entries([record], None, Unit, excluded=("version",))
         context["as_of_rows"] = entries[0].changes if entries else []
+        return context
+
+    def _valid_on(self, obj, day):
+        """What was valid on `day`, as the register knows it now: the unit's validity decides
+        whether it existed; its values are those of the version whose FromDate (the day a change
+        applies) is the latest on or before `day` (a later correction of that period counts)."""
+        context = {"as_of_day": day, "valid_status": status_on(obj.first_from_date, obj.to_date, day)}
+        if context["valid_status"] in (UnitStatus.PLANNED, UnitStatus.CLOSED):
+            return context
+        rows = list(Unit.history.filter(sor_id=obj.pk).order_by("history_date", "history_id"))
+        applying = [r for r in rows if r.from_date and r.from_date <= day]
+        if applying:
+            record = max(applying, key=lambda r: (r.from_date, r.history_date, r.history_id))
+        else:
+            record = rows[0] if rows else None  # the oldest version known: nothing earlier was recorded
+            context["valid_oldest_only"] = True
+        context["as_of_record"] = record
+        if record is not None:
+            entries = build_entries([record], None, Unit, excluded=("version",))
+            context["as_of_rows"] = entries[0].changes if entries else []
         return context
 
     def _location_number_history(self, obj, limit=50):

@@ -211,3 +211,14 @@ def test_the_unit_picker_shows_level_and_parent(make_tree, sor_admin):
     assert "institutionsejer" in texts[tree["ie"].pk] and "under" not in texts[tree["ie"].pk]
     assert "sundhedsinstitution" in texts[tree["si"].pk] and f"under Lægerne Østergade ({tree['ie'].pk})" in texts[
         tree["si"].pk]
+
+
+def test_a_code_without_a_danish_name_says_so_instead_of_showing_english_as_danish(sor_admin):
+    from registry.models import EntityType
+
+    code = EntityType.objects.get(code="255203001")
+    assert code.name_da == "" and code.name_en == "Additional values"
+    assert str(code) == "dansk navn ukendt; engelsk: Additional values (255203001)"
+    page = client_for(sor_admin).get("/admin/registry/entitytype/?q=255203001").content.decode()
+    cell = page.split('class="field-danish_name"')[1].split("</td>")[0]
+    assert "dansk navn ukendt" in cell and "Additional values" not in cell

@@ -371,3 +371,25 @@ def test_reopening_under_a_closed_parent_is_refused(make_tree, sor_admin):
                            {"reason": "x", "seen_version": fresh(tree["oe"]).version})
     assert response.status_code == 200 and "genåbn den først" in text_of(response)
     assert fresh(tree["oe"]).to_date == dt.date(2024, 1, 1)
+
+
+def test_own_contact_data_starts_from_the_inherited_values_and_warns_what_changes_below(make_tree, sor_admin):
+    tree = make_tree()
+    si = tree["si"]  # inherits phone 98765432 and klinik@example.dk from the owner
+    client = client_for(sor_admin)
+    page = client.get(change_url(si))
+    form = page.context["adminform"].form
+    assert form["phone"].value() == "98765432" and form["email"].value() == "klinik@example.dk"  # pre-filled
+    # Tick "own electronic addresses" and change only the phone.
+    data = form_data(page, virtual_present=True, phone="11223344", reason="Egen telefon")
+    warned = client.post(change_url(si), data)
+    assert warned.status_code == 200
+    message = " ".join(form_errors(warned).get("virtual_present", []))
+    assert "98765432 → 11223344" in message and "2 enheder nedenunder" in message
+    assert str(tree["leaf"]) in message
+    assert "klinik@example.dk" not in message  # the e-mail does not change: it was pre-filled and kept
+    assert fresh(si).virtual_present is False  # nothing saved before the warning is accepted
+    saved = client.post(change_url(si), {**data, "override_warnings": "on"})
+    assert saved.status_code == 302, form_errors(saved)
+    unit = fresh(si)
+    assert (unit.virtual_present, unit.phone, unit.email) == (True, "11223344", "klinik@example.dk")  # e-mail kept

@@ -139,7 +139,7 @@ def test_changelist_status_cells_say_planned_active_closing_and_closed_in_danish
                           from_date=today + dt.timedelta(days=1))
     cells = _status_cells(admin_client_for.get("/admin/registry/unit/").content.decode())
     assert cells[tree["leaf"].pk] == "lukket"
-    assert cells[tree["oe"].pk] == "lukkes"
+    assert cells[tree["oe"].pk] == f"lukkes {today:%d-%m-%Y}"  # closing today, with its date
     assert cells[planned.pk] == "fremtidig"
     assert cells[tree["si"].pk] == cells[tree["ie"].pk] == "aktiv"
 

@@ -114,12 +114,13 @@ def test_as_of_shows_the_unit_as_it_was_at_the_end_of_that_day(make_tree, sor_ad
         history_date=timezone.now() - dt.timedelta(days=1))
     change_phone(ie, sor_admin, "11223344")
     client = client_for(sor_admin)
-    then = client.get(history_url(ie, as_of=yesterday.isoformat()))
+    then = client.get(history_url(ie, as_of=yesterday.isoformat(), mode="registered"))
     rows = {row.label: row.new for row in then.context["as_of_rows"]}
     assert rows["telefon"] == "98765432"
-    now = client.get(history_url(ie, as_of=timezone.localdate().isoformat()))
+    assert "Som registreret pr." in text_of(then)
+    now = client.get(history_url(ie, as_of=timezone.localdate().isoformat(), mode="registered"))
     assert {row.label: row.new for row in now.context["as_of_rows"]}["telefon"] == "11223344"
-    before = client.get(history_url(ie, as_of="2001-01-01"))
+    before = client.get(history_url(ie, as_of="2001-01-01", mode="registered"))
     assert "Enheden fandtes ikke i registeret ved udgangen af 01-01-2001" in text_of(before)
 
 
@@ -146,3 +147,18 @@ def test_specialities_in_history_show_code_and_danish_name_not_json(make_tree, s
     page = text_of(client_for(sor_admin).get(history_url(oe)))
     assert "408443003 almen medicin (hovedspeciale)" in page
     assert '"code"' not in page and "{" not in page.split("408443003")[0][-40:]
+
+
+def test_valid_on_a_date_before_it_was_recorded_shows_what_was_valid_then(make_tree, sor_admin):
+    """The unit has applied since 01-01-2020 but was recorded only now: "som registreret" says it
+    did not exist in the register then, "gældende" shows what was valid then, as known now."""
+    ie = make_tree()["ie"]  # from_date and first_from_date 2020-01-01, recorded today
+    client = client_for(sor_admin)
+    valid = client.get(history_url(ie, as_of="2021-06-01"))  # the default question: valid then
+    page = text_of(valid)
+    assert "Gældende pr. 01-06-2021" in page and "fandtes ikke" not in page
+    assert {row.label: row.new for row in valid.context["as_of_rows"]}["telefon"] == "98765432"
+    registered = text_of(client.get(history_url(ie, as_of="2021-06-01", mode="registered")))
+    assert "Som registreret pr. 01-06-2021" in registered and "fandtes ikke i registeret" in registered
+    not_yet = text_of(client.get(history_url(ie, as_of="2019-06-01")))
+    assert "endnu ikke gældende" in not_yet and "01-01-2020" in not_yet

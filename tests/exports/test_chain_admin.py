@@ -144,3 +144,21 @@ def test_a_run_whose_worker_died_is_shown_as_stale(client, guest, export_root):
     client.force_login(guest)
     page = client.get(CHANGELIST).content.decode()
     assert "arbejderen er stoppet" in page
+
+
+@pytest.mark.django_db
+def test_a_run_page_reads_as_a_person_reads_it(client, sor_admin, export_root, register,
+                                               django_capture_on_commit_callbacks):
+    client.force_login(sor_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(RUN_NOW, {})
+    run = ExportRun.objects.get()
+    page = client.get(f"/admin/exports/exportrun/{run.pk}/change/").content.decode()
+    main, _sep, technical = page.partition("Teknik (til fejlsøgning)")
+    assert technical, "the technical details have their own (collapsed) section"
+    assert "Formater: SOR XML v2 (Sor.xml, Sor.zip), SOR XML v1 (Sor_v1.xml)" in main
+    assert "institutionsejere" in main and "sundhedsinstitutioner" in main and "sekunder" in main
+    for raw in ("fallback_types", "fallback_v2_codes", "{&#x27;formats", "'formats'", "total_units"):
+        assert raw not in main, raw
+    if run.worker:  # the worker's own id is under "Teknik"; the page says in words how it went
+        assert run.worker in technical
