@@ -151,6 +151,7 @@ def unit_admin_page_size(rows: int):
 
 def run(args):
     from django.conf import settings
+    from django.db.models import Func
     from django.test import Client
 
     from registry.models import Unit
@@ -174,6 +175,13 @@ def run(args):
                   .order_by("-sor_id").values_list("provider_number", flat=True).first()) or "019062"
     ordinary = (Unit.objects.filter(level="OE").exclude(sor_id=hot).order_by("-sor_id")
                 .values_list("sor_id", flat=True).first())
+    hospital_type = "22232009"
+    hospital = (Unit.objects.filter(level="SI", entity_type__code=hospital_type).order_by("sor_id")
+                .values_list("sor_id", flat=True).first())
+    owner = (Unit.objects.filter(level="IE", owner_type__name_da="region").order_by("sor_id")
+             .values_list("sor_id", flat=True).first())
+    deep = (Unit.objects.filter(level="OE").annotate(depth=Func("ancestors", function="cardinality"))
+            .order_by("-depth", "sor_id").values_list("sor_id", flat=True).first())
     hot_rows = Unit.history.filter(sor_id=hot).count()
     ordinary_rows = Unit.history.filter(sor_id=ordinary).count()
     base = "/admin/registry/unit/"
@@ -185,6 +193,9 @@ def run(args):
         ("changelist, search name 'Lægerne Øster'", f"{base}?q=L%C3%A6gerne+%C3%98ster"),
         (f"history, unit with {hot_rows:,} rows", f"{base}{hot}/history/"),
         (f"history, unit with {ordinary_rows:,} rows", f"{base}{ordinary}/history/"),
+        ("unit page, a region (owner)", f"{base}{owner}/change/"),
+        ("unit page, a hospital", f"{base}{hospital}/change/"),
+        ("unit page, the deepest unit", f"{base}{deep}/change/"),
     ]
     print(f"[bench] admin pages as sor-admin: {units:,} units, {rows:,} unit history rows; "
           f"targets ≤ {MAX_QUERIES} queries, ≤ {MAX_MS:.0f} ms (median of {RUNS} after a warm-up)")

@@ -246,6 +246,14 @@ BLOCK_LABELS = {"virtual": _("elektroniske adresser"), "postal": _("postadresse"
                 "activity": _("aktivitetsadresse")}
 
 
+def effective_values_of(unit):
+    """The unit's effective values today, resolved once per page (the form's pre-fill and the
+    "effektive værdier" panel share them)."""
+    if not hasattr(unit, "_sor_effective"):
+        unit._sor_effective = unit_effective_values(unit, timezone.localdate())
+    return unit._sor_effective
+
+
 def describe_block_change(block: str, item: dict) -> str:
     """"telefon 98765432 → 11223344, e-mail klinik@… → –" for one unit's block."""
     before, after = item["before"] or {}, item["after"] or {}
@@ -280,9 +288,7 @@ class UnitChangeForm(ServiceModelForm):
         """A block the unit inherits (addresses, electronic addresses) is shown filled with the
         values it inherits now: ticking "own" then starts from them, instead of from empty fields
         that would silently drop the values not typed again."""
-        from registry.selectors import unit_effective_values
-
-        effective = unit_effective_values(self.instance)
+        effective = effective_values_of(self.instance)
         for block, (flag, fields) in BLOCK_FIELDS.items():
             if flag not in self.fields or getattr(self.instance, flag):
                 continue
@@ -453,10 +459,6 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     # -- changelist columns
 
-    def _unit_link(self, unit):
-        url = reverse(f"{self.admin_site.name}:registry_unit_change", args=[unit.pk])
-        return format_html('<a href="{}" title="{}">{}</a>', url, unit.sor_id, unit.name)
-
     @admin.display(description=_("overordnet"), ordering="parent__name")
     def parent_link(self, obj):
         # Two units with one name are told apart by where they sit.
@@ -583,7 +585,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     @admin.display(description=_("effektive værdier"))
     def effective_values(self, obj):
-        resolved = unit_effective_values(obj, timezone.localdate())
+        resolved = effective_values_of(obj)
         known = {u.sor_id: u for u in self._ancestors(obj)}
         known[obj.sor_id] = obj
         rows = []

@@ -393,3 +393,37 @@ def test_own_contact_data_starts_from_the_inherited_values_and_warns_what_change
     assert saved.status_code == 302, form_errors(saved)
     unit = fresh(si)
     assert (unit.virtual_present, unit.phone, unit.email) == (True, "11223344", "klinik@example.dk")  # e-mail kept
+
+
+@pytest.mark.parametrize("key", ["ie", "si", "leaf"])
+def test_the_unit_page_needs_at_most_20_queries_whatever_its_children_and_numbers(make_tree, sor_admin, key):
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from registry.services.location_numbers import location_number_assign, location_number_close
+    from registry.services.units import unit_create
+    from tests.factories import gln, location_codes
+
+    tree = make_tree()
+    unit = tree[key]
+    cmd = {"actor": None, "reason": "t", "origin": "command"}
+    client = client_for(sor_admin)
+
+    def page_queries():
+        client.get(change_url(unit))  # warm the session and permission caches
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(change_url(unit))
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    first = location_number_assign(unit=unit, gln=gln(40), from_date=dt.date(2020, 1, 1), **location_codes(), **cmd)
+    small = page_queries()
+    # More children and more location numbers of its own: the count stays.
+    for i in range(6):
+        unit_create(level="OE", parent=unit if key != "ie" else tree["si"], name=f"Afdeling {i}", **cmd)
+    location_number_close(location_number=first, to_date=dt.date(2020, 6, 30), **cmd)
+    location_number_assign(unit=unit, gln=gln(41), from_date=dt.date(2020, 7, 1), **location_codes(), **cmd)
+    large = page_queries()
+    assert large == small and large <= 20, (small, large)
