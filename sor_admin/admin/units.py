@@ -553,8 +553,9 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     @admin.display(description=_("underenheder"))
     def children_list(self, obj):
-        children = list(obj.children.order_by("sor_id").only("sor_id", "name", "level", "to_date", "first_from_date")
-                        [:CHILDREN_SHOWN + 1])
+        # Whole rows: a deferred field would be read back one query per child (the change log's
+        # post_init watch touches every field).
+        children = list(obj.children.order_by("sor_id")[:CHILDREN_SHOWN + 1])
         if not children:
             return gettext("Ingen")
         shown = children[:CHILDREN_SHOWN]
@@ -631,6 +632,15 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
                            self._unit_link(source) if source else item.source)
 
     # -- changelist/changeform context
+
+    def get_object(self, request, object_id, from_field=None):
+        # One read per request: the page's own context and Django's change view share the row (and
+        # with it the ancestors and effective values resolved on it).
+        cache = request.__dict__.setdefault("_sor_units", {})
+        key = (str(object_id), from_field)
+        if key not in cache:
+            cache[key] = super().get_object(request, object_id, from_field)
+        return cache[key]
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
