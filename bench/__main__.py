@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 
-SECTIONS = ["admin", "exports"]
+SECTIONS = ["admin", "exports", "sheets"]
 
 
 def main(argv=None):

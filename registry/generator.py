@@ -80,6 +80,8 @@ ET = {
     "specialist": "550671000005100",
     "pharmacy": "264372000",
     "pharmacy_branch": "557501000005109",
+    # The type SDS's v2 file gives an organisational unit without one of its own (pharmacy units).
+    "unit_without_type": "255203001",
     "physio": "547011000005103",
     "chiro": "550641000005106",
     "dentist": "550681000005102",
@@ -878,12 +880,14 @@ class RegisterGenerator:
         # pharmacy carrying `PharmacyIdentifier` "apoteksnummer,filial" (consumers make one Apotek
         # per such unit and split the number on the comma). Branches are further units under the
         # same institution, named without "filial af …", each with its own location number.
-        si.add(self.node(Level.UNIT, name, {"pharmacy_number": f"{number},1"}, geo_parent_relation=2))
+        si.add(self.node(Level.UNIT, name, {**self.entity("unit_without_type"), "pharmacy_number": f"{number},1"},
+                         geo_parent_relation=2))
         n_branches = rng.randint(1, 4) if rng.random() < 0.7 else 0
         for b in range(2, n_branches + 2):
             branch_mun = rng.choice([m for m in self.codes.municipalities if m[2] == mun[2]])
             branch_town = rng.choice(self.codes.post_codes[branch_mun[0]])[1]
-            values = {"pharmacy_number": f"{number},{b}", "location_mode": LocationMode.OWN}
+            values = {**self.entity("unit_without_type"), "pharmacy_number": f"{number},{b}",
+                      "location_mode": LocationMode.OWN}
             self.with_address(values, "visiting", self.address(branch_mun))
             self.virtual(values, name, mun[2], web=False)
             branch = si.add(self.node(Level.UNIT, f"{branch_town} Apotek"[:60], values, geo_parent_relation=1))

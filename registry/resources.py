@@ -80,6 +80,10 @@ def parse_sor_id(value) -> int:
     text = cell_text(value)
     if not text:
         raise SheetError(_("SOR-ID mangler."))
+    if isinstance(value, float) and abs(value) >= 2**53:
+        # A spreadsheet number holds 15–16 digits: an 18-digit SOR-ID typed as a number loses its last ones.
+        raise SheetError(_("SOR-ID'et %(value)s står som et tal i regnearket og har mistet sine sidste cifre. "
+                           "Formatér kolonnen som tekst, og skriv SOR-ID'et igen.") % {"value": text})
     errors, _warnings = ids.check_sor_id(text)
     if errors:
         raise SheetError(" ".join(errors))

@@ -508,8 +508,8 @@ def test_numbers_typed_into_an_xlsx_sheet_are_read_as_the_text_they_stand_for(ma
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append([SOR_ID_HEADER, "Ydernummer", "Postadresse: postboks"])
-    sheet.append([tree["oe"].pk, 19063, None])  # a number: Excel dropped the leading zero
-    sheet.append([tree["ie"].pk, None, 99999999999])
+    sheet.append([str(tree["oe"].pk), 19063, None])  # a number: Excel dropped the leading zero
+    sheet.append([str(tree["ie"].pk), None, 99999999999])
     out = io.BytesIO()
     book.save(out)
 
@@ -543,3 +543,15 @@ def test_a_row_refused_on_confirm_rolls_back_the_whole_file_and_says_why(make_tr
     assert [(p["line"], p["column"]) for p in problems(response)] == [(3, "Ydernummer")]
     assert "findes allerede" in problems(response)[0]["message"]
     assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
+
+
+def test_an_18_digit_sor_id_typed_as_a_number_is_told_it_lost_digits(make_tree, sor_admin):
+    tree = make_tree()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([SOR_ID_HEADER, "Telefon"])
+    sheet.append([float(tree["ie"].pk), "11223344"])  # what a spreadsheet program stores for a typed number
+    out = io.BytesIO()
+    book.save(out)
+    found = problems(upload(client_for(sor_admin), out.getvalue(), name="tal.xlsx"))
+    assert [p["line"] for p in found] == [2] and "mistet sine sidste cifre" in found[0]["message"]

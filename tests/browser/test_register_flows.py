@@ -106,3 +106,19 @@ def test_sor_admin_assigns_a_location_number_then_closes_it_and_the_unit_has_non
     history = page.goto(f"{live_server.url}/admin/registry/unit/{si.pk}/history/")
     assert history.status == 200
     expect(page.locator("#location-number-history")).to_contain_text(re.compile(gln(77)))
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_at_1400_px_every_column_of_the_unit_list_is_on_screen(live_server, make_tree, page):
+    ensure_personas()
+    tree = make_tree(name="Lægepraksis med et meget langt navn, afdeling for almen medicin og vagtlæger")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    log_in(page, live_server, "sor-admin")
+    page.goto(f"{live_server.url}/admin/registry/unit/?region=all")
+    row = page.locator("#result_list tbody tr").filter(has_text=str(tree["leaf"].pk)).first
+    for column in ("field-parent_link", "field-owner_link", "field-region", "field-status_display"):
+        box = row.locator(f"td.{column}").bounding_box()
+        assert box is not None, column
+        assert box["x"] + box["width"] <= 1400, (column, box)
+    page.screenshot(path=f"{SCREENSHOT_DIR}/sor_unit_list_1400.png", full_page=False)

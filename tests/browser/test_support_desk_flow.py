@@ -39,6 +39,10 @@ def test_support_desk_changes_a_phone_number_and_sees_it_in_the_history(live_ser
     page.fill("#id_reason", "Klinikken ringede og oplyste nyt nummer")
     page.screenshot(path=f"{SCREENSHOT_DIR}/sor_support_change_page.png", full_page=True)
     page.locator("input[name=_continue]").click()
+    # Before saving, the page says what changes for the unit and for the unit below that inherits it.
+    expect(page.locator(".field-virtual_present .errorlist")).to_contain_text("1 enhed nedenunder")
+    page.check("#id_override_warnings")
+    page.locator("input[name=_continue]").click()
     expect(page.locator("ul.messagelist")).to_contain_text("blev ændret")
     expect(page.locator("#id_phone")).to_have_value("87654321")
 

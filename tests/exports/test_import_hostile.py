@@ -156,6 +156,8 @@ def test_a_second_import_is_refused_while_one_holds_the_lock(personas, django_db
         assert Unit.objects.count() == 0
         # A dry run takes no lock.
         assert import_sor_xml(PRAKSIS, actor=None, reason="t", dry_run=True).status == "succeeded"
+        # Released explicitly: a closed session's locks go only when its server process has exited.
+        other.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
     with import_lock() as acquired:
         assert acquired
 
