@@ -58,7 +58,7 @@ def _xlsxwriter(dataset) -> bytes:
 
 def run(args) -> None:
     from registry.models import Unit
-    from registry.resources import UnitResource, write_xlsx
+    from registry.sheets import UnitResource, write_xlsx
 
     started = time.perf_counter()
     dataset = UnitResource().export(Unit.objects.all())

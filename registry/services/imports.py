@@ -293,7 +293,7 @@ def _run_sheet(job: ImportJob, actor) -> None:
     from django.utils.translation import ngettext
     from import_export.results import RowResult
 
-    from ..resources import SHEET_FORMATS, UnitResource, row_problems
+    from ..sheets import SHEET_FORMATS, UnitResource, row_problems
 
     data = Path(job.stored_path).read_bytes()
     fmt = SHEET_FORMATS[int(job.options.get("format", 0))]()
@@ -312,7 +312,7 @@ def _run_sheet(job: ImportJob, actor) -> None:
         result = resource.import_data(dataset, dry_run=job.dry_run, user=actor, file_name=job.file_name,
                                       file_size=job.size)
     except Exception as exc:  # SheetError from before/after_import: a file-level refusal
-        from ..resources import SheetError
+        from ..sheets import SheetError
 
         if not isinstance(exc, SheetError):
             raise

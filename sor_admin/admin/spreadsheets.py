@@ -34,7 +34,7 @@ from import_export.forms import ImportForm, SelectableFieldsExportForm
 from import_export.tmp_storages import TempFolderStorage
 
 from registry.errors import DomainError
-from registry.resources import (
+from registry.sheets import (
     SHEET_FORMATS,
     SheetCSV,
     SheetError,

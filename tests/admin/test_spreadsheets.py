@@ -19,9 +19,9 @@ from stdnum import ean
 
 from registry.identifiers import sor_id_for_sequence
 from registry.models import ChangeEvent, Operation, Unit
-from registry.resources import SOR_ID_HEADER, UnitResource
 from registry.services.location_numbers import location_number_assign
 from registry.services.units import unit_update
+from registry.sheets import SOR_ID_HEADER, UnitResource
 
 from .admin_helpers import text_of
 
