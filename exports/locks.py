@@ -12,43 +12,20 @@ from the process that holds it reports it free; only other processes are told th
 
 from __future__ import annotations
 
-import contextlib
-
-from django.db import connection
+from registry.locks import advisory_lock, lock_key
 
 _RUN = 0x534F52_01  # "SOR" + kind
 _PUBLISH = 0x534F52_02
 
 
-def _key(kind: int, ident: int = 0) -> int:
-    return (kind << 32) | (ident & 0xFFFFFFFF)
-
-
-@contextlib.contextmanager
-def _advisory(key: int, *, wait: bool):
-    with connection.cursor() as cursor:
-        if wait:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-            acquired = True
-        else:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired and connection.connection is not None:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-
 def run_lock(run_id: int):
     """Context manager yielding True if this session now holds the run's lock."""
-    return _advisory(_key(_RUN, run_id), wait=False)
+    return advisory_lock(lock_key(_RUN, run_id), wait=False)
 
 
 def publish_lock():
     """Blocks until this session is the only publisher."""
-    return _advisory(_key(_PUBLISH), wait=True)
+    return advisory_lock(lock_key(_PUBLISH), wait=True)
 
 
 def run_is_held_elsewhere(run_id: int) -> bool:

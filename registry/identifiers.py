@@ -59,7 +59,10 @@ def check_sor_id(value) -> Messages:
         return [_("Et SOR-ID har 11–18 cifre; %(value)s har %(n)d.") % {"value": text, "n": len(text)}], []
     if SOR_ID_RE.match(text) and verhoeff.is_valid(text):
         return [], []
-    # Only now suggest another reading: a real SOR-ID can happen to pass GS1 mod-10 too.
+    if SOR_ID_RE.match(text):
+        # It carries SOR's namespace and partition: a typo in a SOR-ID, even if it passes GS1 mod-10.
+        return [_("SOR-ID %(value)s har forkert kontrolciffer (Verhoeff).") % {"value": text}], []
+    # Only now suggest another reading.
     if len(text) == 13 and ean.is_valid(text):
         return [_("%(value)s er et lokationsnummer (GLN), ikke et SOR-ID.") % {"value": text}], []
     if not SOR_ID_RE.match(text):

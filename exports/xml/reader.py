@@ -104,8 +104,12 @@ def _prolog_text(head: bytes) -> str:
 
 
 def check_prolog(head: bytes) -> None:
-    """Refuse any DOCTYPE (the only place one may appear is before the root element), naming its line."""
+    """Refuse what is not XML at all, and any DOCTYPE (the only place one may appear is before the
+    root element), naming its line."""
     text = _prolog_text(head)
+    if text.strip() and not text.lstrip().startswith("<"):
+        raise SorFileError(_("Filen er ikke en XML-fil: den begynder ikke med '<'. Upload Sor.xml eller Sor.zip fra "
+                             "SDS."), 1)
     match = _ROOT_START.search(text)
     prolog = text if match is None else text[: match.start()]
     found = _DECLARATION.search(prolog)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..errors import DomainError, NotAllowed
+from ..locks import advisory_lock, lock_key
 from ..models import ChangeEvent, ImportJob
 from ..permissions import is_system
 
@@ -34,7 +34,7 @@ log = logging.getLogger("exports.import")
 
 # A national file touches every region: regional administrators (no all_regions) may not import.
 IMPORT_PERMS = ("registry.edit_register_data", "registry.add_unit", "registry.all_regions")
-_LOCK_KEY = (0x534F52_03 << 32)  # "SOR" + import; see exports.locks for the other keys
+_LOCK_KEY = lock_key(0x534F52_03)  # "SOR" + import; exports.locks has the chain's kinds
 SHOWN_ERRORS = 200
 # A preview not confirmed within this time is dropped with its file.
 PREVIEW_MAX_AGE = dt.timedelta(hours=4)
@@ -71,17 +71,8 @@ def job_progress(job: ImportJob) -> tuple[int, int]:
     return job.progress_done, job.progress_total
 
 
-@contextlib.contextmanager
 def _try_lock(key: int):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired and connection.connection is not None:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    return advisory_lock(key, wait=False)
 
 
 def import_lock():
@@ -92,7 +83,7 @@ def import_lock():
 def _job_lock(job_id: int):
     """Held by the process running a job, for the whole run: PostgreSQL frees it when that
     process dies, so "running and the lock is free" means the worker was lost."""
-    return _try_lock((0x534F52_04 << 32) | (job_id & 0xFFFFFFFF))
+    return _try_lock(lock_key(0x534F52_04, job_id))
 
 
 def mark_if_lost(job: ImportJob) -> ImportJob:

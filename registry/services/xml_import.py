@@ -114,7 +114,8 @@ class ImportResult:
     def summary(self) -> str:
         c = self.counts
         head = _("Prøvekørsel") if self.dry_run else _("Import")
-        text = (f"{head} {self.file_name} ({self.version}, {self.snapshot_date}): {c['units_in_file']} enheder i filen, "
+        version, day = self.version or "?", self.snapshot_date or "?"
+        text = (f"{head} {self.file_name} ({version}, {day}): {c['units_in_file']} enheder i filen, "
                 f"{c['created']} oprettet, {c['changed']} ændret, {c['unchanged']} uændret, {c['closed']} lukket, "
                 f"{c['not_in_file']} ikke i filen; lokationsnumre {c['location_numbers_created']} oprettet, "
                 f"{c['location_numbers_changed']} ændret; {c['codes_created']} ukendte koder; "

@@ -422,7 +422,7 @@ class IdsFirstPaginator(Paginator):
 @admin.register(Unit)
 class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     list_display = ("sor_id", "name", "level_code", "parent_link", "owner_link", "type_display", "provider_display",
-                    "shak", "region", "status_display")
+                    "shak", "region_display", "status_display")
     list_display_links = ("sor_id", "name")
     list_select_related = ("entity_type", "owner_type", "region", "parent", "owner")
     list_filter = ("level", "entity_type", RegionFilter, ("owner__owner_type", admin.RelatedFieldListFilter),
@@ -484,8 +484,18 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
 
     @admin.display(description=_("type"), ordering="entity_type")
     def type_display(self, obj):
-        # An institutionsejer's type is its owner type (region, kommune, stat, privat).
-        return obj.owner_type if obj.level == "IE" else (obj.entity_type or "-")
+        # An institutionsejer's type is its owner type (region, kommune, stat, privat). The name in
+        # the list, the code on hover (the list must fit the screen).
+        code = obj.owner_type if obj.level == "IE" else obj.entity_type
+        if code is None:
+            return "–"
+        return format_html('<span title="{}">{}</span>', code.code, code.display_name)
+
+    @admin.display(description=_("region"), ordering="region")
+    def region_display(self, obj):
+        if obj.region is None:
+            return "–"
+        return format_html('<span title="{}">{}</span>', obj.region.code, obj.region.display_name)
 
     @admin.display(description=_("status"))
     def status_display(self, obj):

@@ -18,6 +18,7 @@ def test_every_real_sor_id_passes():
     ("99999999999", "namespace"),           # MedCom's "Default Org"
     ("698471000016004", "kontrolciffer"),   # real id with the last digit changed
     ("5790002401473", "lokationsnummer"),  # a GLN in the SOR-ID field
+    ("8331000016008", "kontrolciffer"),    # a typo in a real SOR-ID that happens to pass GS1 mod-10
     ("12345", "11–18"),
     ("34780A000016001", "cifre"),
 ])
