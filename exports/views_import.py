@@ -29,6 +29,7 @@ from registry.services import imports
 
 MAX_UPLOAD_BYTES = 2 * 1024**3  # a national Sor.xml is some 400 MB; its zip far less
 PREVIEW_PAGE = 200  # rows per list on the preview page
+OLD_SNAPSHOT_DAYS = 7  # a file older than this gets a red note on its preview
 
 
 class UploadForm(forms.Form):
@@ -112,10 +113,21 @@ def job(request, pk: int):
                    and (job.counts.get("created") or job.counts.get("changed")
                         or job.counts.get("location_numbers_created") or job.counts.get("location_numbers_changed")
                         or job.counts.get("location_numbers_closed") or job.counts.get("codes_created")))
+    snapshot_age = None
+    if preview.get("snapshot_date"):
+        import datetime as dt
+
+        from django.utils import timezone
+
+        try:
+            snapshot_age = (timezone.localdate() - dt.date.fromisoformat(preview["snapshot_date"])).days
+        except ValueError:
+            snapshot_age = None
     lists = {name: _page(request, preview.get(name, []), f"p_{name}")
              for name in ("warnings", "created", "changed", "closed", "location_numbers", "not_in_file")}
     return render(request, "exports/import_job.html", _context(
         request, job=job, percent=percent, done=done, total=total, lists=lists, preview=preview,
+        snapshot_old=snapshot_age if snapshot_age is not None and snapshot_age > OLD_SNAPSHOT_DAYS else None,
         can_confirm=can_confirm, confirmation=confirmation, form=ConfirmForm(),
         title=_("Prøvekørsel af %(file)s") % {"file": job.file_name} if job.dry_run
         else _("Import af %(file)s") % {"file": job.file_name}))

@@ -43,13 +43,23 @@ def check_region(actor, unit_region_id) -> None:
                          % {"region": scope.name_da})
 
 
+def _label(name: str) -> str:
+    """A field as staff read it ("navn", not "name")."""
+    from .models import Unit
+
+    try:
+        return str(Unit._meta.get_field(name[:-3] if name.endswith("_id") else name).verbose_name)
+    except Exception:
+        return name
+
+
 def check_unit_change(actor, unit, fields) -> None:
     if is_system(actor) or actor.is_superuser:
         return
     fields = set(fields)
     if fields - CONTACT_FIELDS:
         if not actor.has_perm("registry.edit_register_data"):
-            names = ", ".join(sorted(fields - CONTACT_FIELDS))
+            names = ", ".join(sorted(_label(name) for name in fields - CONTACT_FIELDS))
             raise NotAllowed(_("Du må kun rette kontaktdata; disse felter kræver en SOR-administrator: %(fields)s")
                              % {"fields": names})
     elif not (actor.has_perm("registry.edit_contact_data") or actor.has_perm("registry.edit_register_data")):

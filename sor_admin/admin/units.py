@@ -305,6 +305,12 @@ class UnitChangeForm(ServiceModelForm):
             if flag in changes and changes[flag]:
                 # Taking the block as its own: every field of it is saved, typed or pre-filled.
                 changes.update({name: data[name] for name, _key in fields if name in data})
+            elif not data.get(flag, getattr(self.instance, flag)) and any(name in changes for name, _k in fields):
+                # The fields show the inherited values: a change there needs the block as the unit's own.
+                label = Unit._meta.get_field(flag).verbose_name
+                raise ValidationFailed({flag: [gettext(
+                    "Værdierne arves nu ovenfra. Sæt kryds i “%(flag)s” for at give enheden sine egne; ellers "
+                    "rettes de hos den enhed, de arves fra.") % {"flag": label}]})
         if not data.get("override_warnings"):
             warning = self._impact_warning(changes)
             if warning:
@@ -340,6 +346,9 @@ class UnitChangeForm(ServiceModelForm):
             if own:
                 parts.append(gettext("Enhedens gældende %(block)s ændres: %(diff)s.")
                              % {"block": BLOCK_LABELS[block], "diff": describe_block_change(block, own[0])})
+                if changes.get(flag):
+                    parts.append(gettext("Derefter følger enheden ikke længere ændringer af dem hos %(source)s.")
+                                 % {"source": Unit.objects.filter(pk=own[0]["source_before"]).first() or "–"})
             if below:
                 names = ", ".join(str(u) for u in below[:10]) + (" …" if len(below) > 10 else "")
                 parts.append(ngettext("%(n)d enhed nedenunder arver ændringen: %(names)s.",

@@ -339,6 +339,7 @@ def test_support_desk_may_not_change_a_name_by_spreadsheet(make_tree, support):
 
     assert [(p["line"], p["sor_id"]) for p in problems(preview)] == [(3, str(tree["oe"].pk))]
     assert "kontaktdata" in problems(preview)[0]["message"]
+    assert problems(preview)[0]["message"].endswith(": navn")  # the field as staff read it, not "name"
     assert not preview.context["sheet_can_confirm"]
     assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
 

@@ -427,3 +427,14 @@ def test_the_unit_page_needs_at_most_20_queries_whatever_its_children_and_number
     location_number_assign(unit=unit, gln=gln(41), from_date=dt.date(2020, 7, 1), **location_codes(), **cmd)
     large = page_queries()
     assert large == small and large <= 20, (small, large)
+
+
+def test_changing_an_inherited_phone_without_ticking_own_says_what_to_do(make_tree, sor_admin):
+    si = make_tree()["si"]  # inherits its electronic addresses
+    client = client_for(sor_admin)
+    page = client.get(change_url(si))
+    response = client.post(change_url(si), form_data(page, phone="11223344", reason="Ny telefon"))
+    assert response.status_code == 200
+    message = " ".join(form_errors(response)["virtual_present"])
+    assert "arves nu ovenfra" in message and "Sæt kryds" in message and "ryd felterne" not in message
+    assert fresh(si).phone == ""

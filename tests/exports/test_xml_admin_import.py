@@ -48,6 +48,7 @@ def test_sor_admin_previews_in_the_background_then_confirms(client, sor_admin, d
     for sor_id in ("8321000016007", "8331000016009", "8341000016002"):
         assert sor_id in created
     assert f'action="/admin/sor-import/jobs/{preview.pk}/confirm/"' in page
+    assert 'id="import-snapshot-old"' in page and "2010-01-26" in page  # SDS's sample is from 2010
     assert len(_uploads(import_upload_dir)) == 1  # waiting for the confirm step
 
     done = _confirm(client, django_capture_on_commit_callbacks, preview)
