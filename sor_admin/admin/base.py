@@ -179,8 +179,12 @@ class ObjectActionMixin:
             if request.method == "POST" or not self.has_view_permission(request, obj):
                 raise PermissionDenied
             # Someone who may read the row followed a link they may not use: say why, show the row.
+            from registry.roles import role_descriptions
+
+            roles = "; ".join(f"{name}: {what}" for name, what in role_descriptions(request.user))
             messages.error(request, gettext("Du har ikke ret til dette for %(obj)s (en anden region, eller din rolle "
-                                            "tillader det ikke). Du kan se den, men ikke ændre den.") % {"obj": obj})
+                                            "tillader det ikke). Du kan se den, men ikke ændre den.") % {"obj": obj}
+                           + (" " + gettext("Din rolle: %(roles)s.") % {"roles": roles} if roles else ""))
             url = reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
             return None, HttpResponseRedirect(url)
         return obj, None

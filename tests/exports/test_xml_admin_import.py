@@ -140,3 +140,15 @@ def test_a_job_whose_worker_died_is_shown_as_failed_and_its_upload_removed(clien
     assert job.status == "failed" and "stoppede undervejs" in job.summary
     assert "stoppede undervejs" in page and "<progress" not in page
     assert _uploads(import_upload_dir) == []
+
+
+@pytest.mark.django_db
+def test_after_the_import_the_created_units_are_links(client, sor_admin, django_capture_on_commit_callbacks):
+    client.force_login(sor_admin)
+    _upload(client, django_capture_on_commit_callbacks)
+    done = _confirm(client, django_capture_on_commit_callbacks, ImportJob.objects.get())
+    page = client.get(done["Location"]).content.decode()
+    created = page.split('id="import-created"')[1].split("</table>")[0]
+    assert 'href="/admin/registry/unit/8321000016007/change/"' in created
+    assert "<h2>Oprettet</h2>" in page
+
