@@ -289,15 +289,23 @@ class UnitChangeForm(ServiceModelForm):
         values it inherits now: ticking "own" then starts from them, instead of from empty fields
         that would silently drop the values not typed again."""
         effective = effective_values_of(self.instance)
-        for block, (flag, fields) in BLOCK_FIELDS.items():
-            if flag not in self.fields or getattr(self.instance, flag):
-                continue
-            value = effective[block].value
-            if not isinstance(value, dict):
-                continue
+        inherited = {block: effective[block] for block, (flag, _f) in BLOCK_FIELDS.items()
+                     if flag in self.fields and not getattr(self.instance, flag)
+                     and isinstance(effective[block].value, dict)}
+        sources = Unit.objects.in_bulk([r.source for r in inherited.values() if r.source])
+        for block, resolved in inherited.items():
+            flag, fields = BLOCK_FIELDS[block]
+            source = sources.get(resolved.source)
             for name, key in fields:
-                if name in self.fields and not getattr(self.instance, name) and value.get(key):
-                    self.initial[name] = value[key]
+                if name not in self.fields:
+                    continue
+                if not getattr(self.instance, name) and resolved.value.get(key):
+                    self.initial[name] = resolved.value[key]
+                # Said on the field: the value shown is inherited, and how to make it the unit's own.
+                note = gettext("Arvet fra %(source)s. Sæt kryds i “%(flag)s” for at give enheden sine egne.") % {
+                    "source": source or "–", "flag": Unit._meta.get_field(flag).verbose_name}
+                own_help = str(self.fields[name].help_text or "")
+                self.fields[name].help_text = f"{own_help} {note}".strip()
 
     def apply(self, data):
         changes = {name: data[name] for name in self.changed_data if name in EDITABLE_FIELDS}

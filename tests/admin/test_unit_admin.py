@@ -380,6 +380,7 @@ def test_own_contact_data_starts_from_the_inherited_values_and_warns_what_change
     page = client.get(change_url(si))
     form = page.context["adminform"].form
     assert form["phone"].value() == "98765432" and form["email"].value() == "klinik@example.dk"  # pre-filled
+    assert f"Arvet fra {tree['ie']}" in str(form.fields["phone"].help_text)  # and said to be inherited
     # Tick "own electronic addresses" and change only the phone.
     data = form_data(page, virtual_present=True, phone="11223344", reason="Egen telefon")
     warned = client.post(change_url(si), data)
