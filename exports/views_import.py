@@ -104,8 +104,7 @@ def job(request, pk: int):
     job = imports.mark_if_lost(job)
     if job.kind == ImportJob.Kind.SPREADSHEET:
         return _unit_admin().job_page(request, job)
-    done, total = imports.job_progress(job)
-    percent = 100 if job.status == ImportJob.Status.SUCCEEDED else (min(99, int(100 * done / total)) if total else 0)
+    done, total, percent = imports.job_progress(job)
     preview = job.preview or {}
     confirmation = job.confirmations.order_by("-pk").first() if job.dry_run else None
     can_confirm = (job.dry_run and job.status == ImportJob.Status.SUCCEEDED and not job.errors and confirmation is None
@@ -139,8 +138,9 @@ def job_status(request, pk: int):
     """The progress bar's JSON (the page also refreshes itself without JavaScript)."""
     job = get_object_or_404(ImportJob, pk=pk)
     _check(request, job.kind)
-    done, total = imports.job_progress(job)
-    return JsonResponse({"id": job.pk, "status": job.status, "done": done, "total": total, "open": job.is_open})
+    done, total, percent = imports.job_progress(job)
+    return JsonResponse({"id": job.pk, "status": job.status, "done": done, "total": total, "percent": percent,
+                         "open": job.is_open})
 
 
 @staff_member_required

@@ -77,11 +77,3 @@ class ImportJob(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
-
-    @property
-    def percent(self) -> int:
-        if self.status == self.Status.SUCCEEDED:
-            return 100
-        if not self.progress_total:
-            return 0
-        return min(99, int(100 * self.progress_done / self.progress_total))

@@ -62,13 +62,15 @@ def progress_key(job_id: int) -> str:
     return f"import-progress:{job_id}"
 
 
-def job_progress(job: ImportJob) -> tuple[int, int]:
-    """(bytes read, bytes in all) of a job: live from the cache while it runs."""
+def job_progress(job: ImportJob) -> tuple[int, int, int]:
+    """(done, in all, percent) of a job (bytes of an XML file, rows of a spreadsheet): live from the
+    cache while it runs; 100 % only once it has succeeded."""
+    done, total = job.progress_done, job.progress_total
     if job.status == ImportJob.Status.RUNNING:
-        live = cache.get(progress_key(job.pk))
-        if live:
-            return live
-    return job.progress_done, job.progress_total
+        done, total = cache.get(progress_key(job.pk)) or (done, total)
+    if job.status == ImportJob.Status.SUCCEEDED:
+        return done, total, 100
+    return done, total, min(99, int(100 * done / total)) if total else 0
 
 
 def _try_lock(key: int):
@@ -203,18 +205,19 @@ def clean_uploads(max_age: dt.timedelta = PREVIEW_MAX_AGE) -> int:
     return removed
 
 
-def run_job(job_id: int) -> ImportJob:
-    """Run one pending job to its end (the Celery task and the command call this)."""
+def run_job(job_id: int, progress=None) -> ImportJob:
+    """Run one pending job to its end (the Celery task and the command call this). `progress(done,
+    total)` is also told what the job's page is told (the command's progress bar)."""
     job = ImportJob.objects.select_related("requested_by").get(pk=job_id)
     if job.status != ImportJob.Status.PENDING:
         return job  # a redelivered task: the job already ran or runs
     with _job_lock(job.pk) as acquired:
         if not acquired:
             return job  # another process runs it
-        return _run_locked(job)
+        return _run_locked(job, progress)
 
 
-def _run_locked(job: ImportJob) -> ImportJob:
+def _run_locked(job: ImportJob, hook=None) -> ImportJob:
     job.status, job.started_at = ImportJob.Status.RUNNING, timezone.now()
     job.save(update_fields=["status", "started_at"])
     actor = job.requested_by
@@ -222,12 +225,12 @@ def _run_locked(job: ImportJob) -> ImportJob:
     try:
         check_import_permission(actor, job.kind)
         if job.dry_run:
-            run(job, actor)
+            run(job, actor, hook)
         else:
             with import_lock() as acquired:
                 if not acquired:
                     raise ImportBusy(_busy_message(exclude_pk=job.pk))
-                run(job, actor)
+                run(job, actor, hook)
     except DomainError as exc:
         job.status, job.summary = ImportJob.Status.REFUSED, str(exc)
         job.errors = [{"line": None, "message": str(exc)}]
@@ -244,11 +247,9 @@ def _run_locked(job: ImportJob) -> ImportJob:
     return job
 
 
-def _run(job: ImportJob, actor) -> None:
+def _run(job: ImportJob, actor, hook=None) -> None:
     from ..selectors import changelog_position
     from .xml_import import import_sor_file
-
-    hook = _progress_hooks.get(job.pk)
 
     def progress(done, total):
         cache.set(progress_key(job.pk), (done, total), timeout=24 * 3600)
@@ -277,7 +278,7 @@ def _run(job: ImportJob, actor) -> None:
         job.progress_done = job.progress_total = max(job.progress_total, 1)
 
 
-def _run_sheet(job: ImportJob, actor) -> None:
+def _run_sheet(job: ImportJob, actor, hook=None) -> None:
     """A spreadsheet of corrections through `UnitResource` (every row through `unit_update`, all
     or nothing); the preview keeps the resource's state digest so the confirm step refuses when a
     unit in the file changed in between."""
@@ -294,6 +295,8 @@ def _run_sheet(job: ImportJob, actor) -> None:
     def progress(done):
         cache.set(progress_key(job.pk), (done, total), timeout=24 * 3600)
         job.progress_done, job.progress_total = done, total
+        if hook is not None:
+            hook(done, total)
 
     expected = (job.preview_of.preview or {}).get("sheet_state") if job.preview_of_id and not job.dry_run else None
     resource = UnitResource(reason=job.reason or job.options.get("reason", ""), sha256=job.sha256,
@@ -359,15 +362,7 @@ def import_sor_xml(path, *, actor=None, reason: str, dry_run: bool = False, file
         raise FileNotFoundError(path)
     job = create_job(actor=actor, path=path, file_name=file_name or path.name, dry_run=dry_run, reason=reason,
                      trigger=trigger)
-    if progress is not None:
-        _progress_hooks[job.pk] = progress
-    try:
-        return run_job(job.pk)
-    finally:
-        _progress_hooks.pop(job.pk, None)
-
-
-_progress_hooks: dict[int, object] = {}
+    return run_job(job.pk, progress)
 
 
 def store_upload(chunks, file_name: str) -> Path:

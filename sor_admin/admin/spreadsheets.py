@@ -267,14 +267,14 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
         from registry.models import ImportJob
         from registry.services import imports
 
-        done, total = imports.job_progress(job)
+        _done, _total, percent = imports.job_progress(job)
         totals = job.counts or {}
         preview = job.preview or {}
         succeeded = job.status == ImportJob.Status.SUCCEEDED
         confirmation = job.confirmations.order_by("-pk").first() if job.dry_run else None
         extra = {
             "sheet_job": job,
-            "sheet_percent": 100 if succeeded else (min(99, int(100 * done / total)) if total else 0),
+            "sheet_percent": percent,
             "sheet_file": {"name": job.file_name, "sha256": job.sha256, "reason": job.reason} if not job.is_open else None,
             "sheet_totals": {"rows": totals.get("rows", 0), "update": totals.get("changed", 0),
                              "skip": totals.get("unchanged", 0), "refused": totals.get("refused", 0)},

@@ -59,7 +59,7 @@ def test_a_superscript_digit_is_an_error_with_its_line_not_a_crash(tmp_path):
 
 
 @pytest.mark.django_db
-def test_a_flood_of_unknown_elements_stops_at_the_error_bound_in_bounded_memory(tmp_path):
+def test_a_flood_of_unknown_elements_stops_at_the_error_bound_with_lines_and_little_python_memory(tmp_path):
     # 300,000 unknown elements inside one owner (a few MB; the zip-bomb variant is the same stream).
     flood = b"<x/>" * 300_000
     data = PRAKSIS.read_bytes().replace(b"<OwnerType>", flood + b"<OwnerType>", 1)
@@ -74,7 +74,7 @@ def test_a_flood_of_unknown_elements_stops_at_the_error_bound_in_bounded_memory(
     assert "stoppet efter 200 fejl" in result.errors[0].message
     assert len(result.errors) <= 201 and all(e.line for e in result.errors)
     assert "Ukendt element x" in result.errors[1].message
-    assert peak < 50 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert peak < 50 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # Python's allocations; the process's in `make bench`
     assert Unit.objects.count() == 0
 
 
