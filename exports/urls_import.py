@@ -11,4 +11,5 @@ urlpatterns = [
     path("jobs/<int:pk>/", views_import.job, name="job"),
     path("jobs/<int:pk>/status/", views_import.job_status, name="job_status"),
     path("jobs/<int:pk>/confirm/", views_import.confirm, name="confirm"),
+    path("jobs/<int:pk>/despite-warnings/", views_import.despite_warnings, name="despite_warnings"),
 ]

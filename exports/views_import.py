@@ -159,3 +159,18 @@ def confirm(request, pk: int):
         return redirect("sor_import:job", preview.pk)
     _enqueue(job)
     return redirect("sor_import:job", job.pk)
+
+
+@staff_member_required
+@require_http_methods(["POST"])
+def despite_warnings(request, pk: int):
+    """A spreadsheet preview refused only for warnings, run again with "Gem trods advarsler"."""
+    refused = get_object_or_404(ImportJob, pk=pk, dry_run=True)
+    _check(request, refused.kind)
+    try:
+        job = imports.rerun_despite_warnings(actor=request.user, job=refused)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+        return redirect("sor_import:job", refused.pk)
+    _enqueue(job)
+    return redirect("sor_import:job", job.pk)

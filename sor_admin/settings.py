@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.forms",  # the form templates, found through TEMPLATES (FORM_RENDERER below)
     "simple_history",
     "import_export",
     "django_celery_beat",
@@ -56,6 +57,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "sor_admin.urls"
+
+# Form widgets and error lists render with the project's templates too (the warning style of
+# templates/admin/sor/errors_ul.html).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 TEMPLATES = [
     {

@@ -173,6 +173,27 @@ def confirm_job(*, actor, preview: ImportJob, reason: str) -> ImportJob:
         sha256=preview.sha256, options=preview.options)
 
 
+def rerun_despite_warnings(*, actor, job: ImportJob) -> ImportJob:
+    """A new dry run of a spreadsheet whose rows were refused only for warnings, this time with
+    "Gem trods advarsler" (the same stored file, sha256 checked). Returns the new pending job."""
+    check_import_permission(actor, job.kind)
+    if not (job.dry_run and job.status == ImportJob.Status.FAILED and (job.counts or {}).get("only_warnings")):
+        raise DomainError(_("Kun en prøvekørsel, der alene blev afvist for advarsler, kan køres igen trods dem."))
+    if job.requested_by_id is not None and getattr(actor, "pk", None) != job.requested_by_id:
+        raise DomainError(_("Kun den, der lavede prøvekørslen, kan køre den igen."))
+    path = Path(job.stored_path) if job.stored_path else None
+    if path is None or not path.exists():
+        raise DomainError(_("Den uploadede fil findes ikke længere; upload den igen."))
+    from .xml_import import file_sha256
+
+    if file_sha256(path) != job.sha256:
+        raise DomainError(_("Filen er ændret efter prøvekørslen; upload den igen."))
+    return ImportJob.objects.create(
+        kind=job.kind, dry_run=True, trigger=ImportJob.Trigger.ADMIN, requested_by=actor, reason=job.reason,
+        file_name=job.file_name, stored_path=job.stored_path, size=job.size, sha256=job.sha256,
+        options={**job.options, "override_warnings": True})
+
+
 def remove_upload(job: ImportJob) -> None:
     """Delete a job's stored upload (only files inside the upload folder)."""
     if not job.stored_path:
@@ -193,6 +214,8 @@ def clean_uploads(max_age: dt.timedelta = PREVIEW_MAX_AGE) -> int:
     keep |= set(ImportJob.objects.filter(dry_run=True, status=ImportJob.Status.SUCCEEDED, errors=[],
                                          finished_at__gte=cutoff, confirmations__isnull=True)
                 .values_list("stored_path", flat=True))
+    keep |= set(ImportJob.objects.filter(dry_run=True, status=ImportJob.Status.FAILED, counts__only_warnings=True,
+                                         finished_at__gte=cutoff).values_list("stored_path", flat=True))
     removed = 0
     for path in root.iterdir():
         if str(path) in keep or not path.is_file():
@@ -241,8 +264,10 @@ def _run_locked(job: ImportJob, hook=None) -> ImportJob:
     job.finished_at = timezone.now()
     job.save()
     cache.delete(progress_key(job.pk))
-    if not (job.dry_run and job.status == ImportJob.Status.SUCCEEDED and not job.errors):
-        remove_upload(job)  # nothing to confirm: the file goes now
+    confirmable = job.dry_run and job.status == ImportJob.Status.SUCCEEDED and not job.errors
+    rerunnable = job.dry_run and job.status == ImportJob.Status.FAILED and (job.counts or {}).get("only_warnings")
+    if not (confirmable or rerunnable):
+        remove_upload(job)  # nothing to confirm or to run again despite warnings: the file goes now
     clean_uploads()
     return job
 
@@ -319,19 +344,26 @@ def _run_sheet(job: ImportJob, actor, hook=None) -> None:
     refused = result.totals[RowResult.IMPORT_TYPE_INVALID] + result.totals[RowResult.IMPORT_TYPE_ERROR]
     job.counts = {"rows": result.total_rows, "changed": updated, "unchanged": skipped, "refused": refused,
                   "errors": len(problems)}
-    job.errors = [{**p, "sor_id": str(p["sor_id"])} for p in problems[:SHOWN_ERRORS]]
+    warned = resource.warning_only_lines
+    job.errors = [{**p, "sor_id": str(p["sor_id"]), "warning": p["line"] in warned} for p in problems[:SHOWN_ERRORS]]
+    if job.dry_run and problems and all(p["line"] in warned for p in problems):
+        job.counts["only_warnings"] = True
     if len(problems) > SHOWN_ERRORS:
         job.counts["errors_not_shown"] = len(problems) - SHOWN_ERRORS
     job.preview = {
         "sheet_state": result.sheet_state,
         "changed": [{"line": row.sheet_line, "sor_id": row.object_id, "name": getattr(row, "sheet_unit", row.object_repr),
-                     "changes": [list(c) for c in getattr(row, "sheet_changes", [])]}
+                     "changes": [list(c) for c in getattr(row, "sheet_changes", [])],
+                     "below": getattr(row, "sheet_below", None)}
                     for row in changed[:PREVIEW_LIMIT_SHEET]],
         "changed_cut": max(0, len(changed) - PREVIEW_LIMIT_SHEET),
     }
     failed = result.has_errors() or result.has_validation_errors()
     job.status = ImportJob.Status.FAILED if failed else ImportJob.Status.SUCCEEDED
-    if failed:
+    if failed and job.counts.get("only_warnings"):
+        job.summary = _("Rækker med advarsler: intet er gemt. Kontrollér advarslerne, og vis forhåndsvisningen "
+                        "trods dem, eller ret rækkerne og indlæs filen igen.")
+    elif failed:
         job.summary = _("Importen blev afvist, og intet er gemt: ret rækkerne og indlæs filen igen.")
     elif job.dry_run:
         job.summary = ngettext("Prøvekørsel: %(n)d enhed rettes, %(skip)d uændrede.",

@@ -28,7 +28,9 @@ from ..audit import Origin, audit_context
 from ..errors import DomainError, ValidationFailed
 from ..inheritance import Resolver
 from ..models import EntityType, LocationMode, LocationNumber, OperationKind, OwnerType, Region, Unit
+from ..permissions import CONTACT_FIELDS
 from ..services.units import EDITABLE_FIELDS, today, unit_update
+from ..services.validation import unit_messages
 from .cells import CHUNK, SOR_ID_HEADER, SheetError, _parse_date, batched, cell_text, parse_sor_id
 from .fields import (
     CodeWidget,
@@ -56,10 +58,13 @@ class UnitSheetLoader(BaseInstanceLoader):
                 except SheetError:
                     continue
         self.units = {}
+        self.with_children: set[int] = set()
         for chunk in batched(sorted(set(wanted)), CHUNK):
             self.units.update(
                 (u.pk, u) for u in Unit.objects.filter(pk__in=chunk).select_related("region", "entity_type", "owner_type")
             )
+            self.with_children.update(Unit.objects.filter(parent_id__in=chunk).values_list("parent_id", flat=True)
+                                      .distinct())
 
     def get_instance(self, row):
         return self.units.get(row.get("_sor_id"))
@@ -145,6 +150,11 @@ class UnitResource(resources.ModelResource):
         self._export_fields: dict[tuple, list] = {}
         self._last_unit = ""
         self._state = hashlib.sha256()
+        self._dry_run = False
+        self._loader = None
+        # Rows refused only for warnings (the person may import them with "Gem trods advarsler").
+        self.warning_only_lines: set[int] = set()
+        self._last_below: dict | None = None
         for field in self.fields.values():
             assert field.readonly or field.name in EDITABLE_FIELDS, field.name
 
@@ -233,6 +243,7 @@ class UnitResource(resources.ModelResource):
         file_name = kwargs.get("file_name") or "?"
         reason = self.reason.strip()
         self.audit_reason = reason
+        self._dry_run = dry_run
         provenance = {"file_name": file_name, "sha256": self.sha256}
         if kwargs.get("file_size") is not None:
             provenance["size"] = kwargs["file_size"]
@@ -264,6 +275,7 @@ class UnitResource(resources.ModelResource):
                                                      "én gang i filen.") % {"id": sor_id, "line": self._rows_seen[sor_id]}]})
         self._rows_seen[sor_id] = line
         row["_sor_id"] = sor_id
+        self._loader = instance_loader
         instance = instance_loader.get_instance(row)
         del row["_sor_id"]
         if instance is None:
@@ -318,6 +330,13 @@ class UnitResource(resources.ModelResource):
                                                "Brug administrationen til at flytte eller lukke enheder.")
                                              % {"given": given or "–", "current": current or "–"}]
         if errors:
+            # Say at once what the register's rules say of the row's other changes too, so a
+            # bad phone number is not told only after the first refusal is fixed.
+            changed = {a for a, old in instance._sheet_original.items() if getattr(instance, a) != old}
+            rule_errors, _warnings = unit_messages(instance)
+            for name, msgs in rule_errors.items():
+                if name in changed or f"{name}_id" in changed:
+                    errors.setdefault(self.label_of(name), []).extend(msgs)
             raise ValidationError(errors)
         instance._sheet_changes = {
             attname: getattr(instance, attname)
@@ -345,6 +364,7 @@ class UnitResource(resources.ModelResource):
     def save_instance(self, instance, is_create, row, **kwargs):
         """Write the row's changes through the service (never `instance.save()`)."""
         changes = instance._sheet_changes
+        self._last_below = self._impact_below(instance, changes) if self._dry_run else None
         try:
             unit_update(
                 actor=kwargs.get("user"), reason=self.audit_reason, origin=Origin.IMPORT, unit=instance.pk,
@@ -352,6 +372,8 @@ class UnitResource(resources.ModelResource):
                 override_warnings=self.override_warnings,
             )
         except ValidationFailed as exc:
+            if exc.only_warnings:
+                self.warning_only_lines.add(self._line(row))
             errors = defaultdict(list)
             for name, msgs in exc.errors.items():
                 errors[self.label_of(name)].extend(msgs)
@@ -365,6 +387,23 @@ class UnitResource(resources.ModelResource):
             for field in self.editable_fields() if field.attname in changes
         ]
 
+    def _impact_below(self, instance, changes) -> dict | None:
+        """For the preview: the units below that inherit a changed contact or address block
+        ({"count", "names"}), or None. Only units with children are looked at (the shared
+        selector, on the register as the rows before this one left it)."""
+        if self._loader is None or instance.pk not in getattr(self._loader, "with_children", ()):
+            return None
+        if not any(name in CONTACT_FIELDS for name in changes):  # the blocks units inherit
+            return None
+        from ..selectors import subtree_effective_changes
+
+        below = {item["unit"].pk: item["unit"] for item in subtree_effective_changes(instance, changes)
+                 if item["unit"].pk != instance.pk and item["block"] != "location_number"}
+        if not below:
+            return None
+        units = list(below.values())
+        return {"count": len(units), "names": [str(u) for u in units[:10]]}
+
     def save_m2m(self, instance, row, **kwargs):
         pass
 
@@ -372,7 +411,9 @@ class UnitResource(resources.ModelResource):
         # Old and new value of each changed column, for the preview (set by save_instance).
         row_result.sheet_changes = self._last_changes if row_result.is_update() else []
         row_result.sheet_unit = self._last_unit
+        row_result.sheet_below = self._last_below if row_result.is_update() else None
         self._last_changes = []
+        self._last_below = None
 
     def after_import(self, dataset, result, **kwargs):
         if self.expected_state and self._state.hexdigest() != self.expected_state:

@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.forms.utils import ErrorList
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -45,14 +46,48 @@ def add_domain_error(form: forms.Form, error: DomainError, *, field_names=None) 
                     text = gettext("Advarsel: %(msg)s") % {"msg": msg} if is_warning else msg
                     if field in form.fields and (field_names is None or field in field_names) \
                             and field not in getattr(form, "readonly_names", ()):
-                        form.add_error(field, text)
+                        target, shown = field, text
                     else:
-                        form.add_error(None, f"{field_label(form, field)}: {text}" if field != "__all__" else text)
-        if error.only_warnings and "override_warnings" in form.fields:
-            form.add_error("override_warnings", gettext(
-                "Ret advarslerne, eller sæt kryds her for at gemme trods advarslerne (begrundelsen gemmes)."))
+                        target, shown = None, (f"{field_label(form, field)}: {text}" if field != "__all__" else text)
+                    form.add_error(target, forms.ValidationError(shown, code=WARNING_CODE if is_warning else None))
+        can_override = "override_warnings" in form.fields
+        form.sor_only_warnings = bool(error.only_warnings and can_override)
+        if form.sor_only_warnings:
+            form.add_error("override_warnings", forms.ValidationError(gettext(
+                "Ret advarslerne, eller sæt kryds her for at gemme trods advarslerne (begrundelsen gemmes)."),
+                code=WARNING_CODE))
         return
     form.add_error(None, str(error))
+
+
+WARNING_CODE = "sor_warning"
+
+
+def is_warning(error) -> bool:
+    return isinstance(error, forms.ValidationError) and error.code == WARNING_CODE
+
+
+class SorErrorList(ErrorList):
+    """Form errors where a service's warning (code `sor_warning`) is shown as a warning, not as
+    an error: the person may save anyway, and the page must not look as if they may not."""
+
+    template_name_ul = "admin/sor/errors_ul.html"
+
+    def get_context(self):
+        items = [(next(iter(e)) if isinstance(e, forms.ValidationError) else e, is_warning(e)) for e in self.data]
+        return {"errors": self, "items": items, "error_class": self.error_class}
+
+
+def split_form_errors(form) -> tuple[list, list]:
+    """([(label, field id, message)] errors, [...] warnings) of a bound form, for the summary boxes."""
+    errors, warnings = [], []
+    for name, items in form.errors.as_data().items():
+        bound = form[name] if name in form.fields else None
+        label = bound.label if bound is not None else ""
+        anchor = bound.id_for_label if bound is not None else ""
+        for item in items:
+            (warnings if is_warning(item) else errors).append((label, anchor, next(iter(item))))
+    return errors, warnings
 
 
 def field_label(form, name: str) -> str:
@@ -79,6 +114,7 @@ class ServiceModelForm(forms.ModelForm):
     IDENTIFIER_FIELDS = ("gln", "provider_number", "p_number", "cvr", "shak", "pharmacy_number")
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("error_class", SorErrorList)
         super().__init__(*args, **kwargs)
         from django.core.validators import MaxLengthValidator
 
@@ -120,6 +156,16 @@ class ServiceAdminMixin:
 
     # Form fields that say how to save, not what: they do not count as a change.
     NOT_CHANGES = frozenset({"reason", "seen_version", "override_warnings"})
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = getattr(context.get("adminform"), "form", None)
+        if form is not None and form.is_bound and form.errors:
+            context["sor_errors"], context["sor_warnings"] = split_form_errors(form)
+            context["sor_can_override"] = getattr(form, "sor_only_warnings", False)
+            if not context["sor_errors"]:
+                # Only warnings: Django's "Ret fejlen nedenfor" would say the form cannot be saved.
+                context["errors"] = []
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def save_model(self, request, obj, form, change):
         """The service already saved `obj` while validating the form."""
@@ -180,11 +226,17 @@ class ObjectActionMixin:
                 raise PermissionDenied
             # Someone who may read the row followed a link they may not use: say why, show the row.
             from registry.roles import role_descriptions
+            from sor_admin.views import refused_action
 
             roles = "; ".join(f"{name}: {what}" for name, what in role_descriptions(request.user))
-            messages.error(request, gettext("Du har ikke ret til dette for %(obj)s (en anden region, eller din rolle "
-                                            "tillader det ikke). Du kan se den, men ikke ændre den.") % {"obj": obj}
-                           + (" " + gettext("Din rolle: %(roles)s.") % {"roles": roles} if roles else ""))
+            action = refused_action(request, thing=obj)
+            if action:
+                text = gettext("Du har ikke ret til at %(action)s (en anden region, eller din rolle tillader det "
+                               "ikke). Du kan se den, men ikke ændre den.") % {"action": action}
+            else:
+                text = gettext("Du har ikke ret til dette for %(obj)s (en anden region, eller din rolle "
+                               "tillader det ikke). Du kan se den, men ikke ændre den.") % {"obj": obj}
+            messages.error(request, text + (" " + gettext("Din rolle: %(roles)s.") % {"roles": roles} if roles else ""))
             url = reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
             return None, HttpResponseRedirect(url)
         return obj, None

@@ -255,11 +255,18 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
         # The library's own confirm step is not used: confirming is a job of its own.
         return HttpResponseRedirect(reverse(f"{self.admin_site.name}:registry_unit_import"))
 
-    def _column_help(self):
+    def _column_help(self, request):
+        """The columns the user's role may correct, those it may not, and those that only inform."""
+        from registry.permissions import CONTACT_FIELDS
+
         resource = UnitResource()
-        editable = [f.column_name for f in resource.editable_fields()]
+        user = request.user
+        everything = user.is_superuser or user.has_perm("registry.edit_register_data")
+        editable, not_for_role = [], []
+        for field in resource.editable_fields():
+            (editable if everything or field.name in CONTACT_FIELDS else not_for_role).append(field.column_name)
         informative = [resource.fields[n].column_name for n in resource._meta.fields if resource.fields[n].readonly]
-        return {"editable": editable, "informative": informative}
+        return {"editable": editable, "not_for_role": not_for_role, "informative": informative}
 
     def job_page(self, request, job):
         """The page of a spreadsheet import job: progress, then the preview and the confirm button,
@@ -279,13 +286,17 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
             "sheet_totals": {"rows": totals.get("rows", 0), "update": totals.get("changed", 0),
                              "skip": totals.get("unchanged", 0), "refused": totals.get("refused", 0)},
             "sheet_problems": [{**p, "sor_id": p.get("sor_id", "")} for p in job.errors],
+            "sheet_only_warnings": bool(totals.get("only_warnings")) and job.requested_by_id == request.user.pk,
+            "sheet_overridden": bool((job.options or {}).get("override_warnings")),
             "sheet_changes": [{**c, "changes": [tuple(x) for x in c["changes"]]} for c in preview.get("changed", [])
                               ][:PREVIEW_ROWS],
             "sheet_changes_cut": preview.get("changed_cut", 0) + max(0, len(preview.get("changed", [])) - PREVIEW_ROWS),
             "sheet_can_confirm": (job.dry_run and succeeded and not job.errors and confirmation is None
                                   and totals.get("changed", 0) > 0 and job.requested_by_id == request.user.pk),
             "sheet_done": job.summary if succeeded and not job.dry_run else "",
-            "sheet_failure": job.summary if job.status in (ImportJob.Status.FAILED, ImportJob.Status.REFUSED) else "",
+            # Rows refused only for warnings get the warning box instead (see the template).
+            "sheet_failure": job.summary if job.status in (ImportJob.Status.FAILED, ImportJob.Status.REFUSED)
+            and not totals.get("only_warnings") else "",
             "sheet_confirmation": confirmation,
         }
         return self._import_page(request, **extra)
@@ -301,7 +312,7 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
             "form": form,
             "opts": self.model._meta,
             "media": self.media + form.media,
-            "sheet_columns": self._column_help(),
+            "sheet_columns": self._column_help(request),
             "sheet_failure": failure,
             "sheet_max_rows": f"{MAX_IMPORT_ROWS:,}".replace(",", "."),
             "sheet_max_mb": MAX_FILE_BYTES // 2**20,

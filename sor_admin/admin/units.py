@@ -236,6 +236,10 @@ class SpecialitiesField(forms.Field):
 
 OVERRIDE_LABEL = _("Gem trods advarsler")
 
+
+class _TrialDone(Exception):
+    """Rolls back a trial save (see UnitChangeForm.apply)."""
+
 # Each block a unit inherits until it takes its own: the flag, and (form field, key in the resolved value).
 BLOCK_FIELDS = {
     "virtual": ("virtual_present", [(name, name) for name in VIRTUAL_FIELDS]),
@@ -319,13 +323,30 @@ class UnitChangeForm(ServiceModelForm):
                 raise ValidationFailed({flag: [gettext(
                     "Værdierne arves nu ovenfra. Sæt kryds i “%(flag)s” for at give enheden sine egne; ellers "
                     "rettes de hos den enhed, de arves fra.") % {"flag": label}]})
-        if not data.get("override_warnings"):
-            warning = self._impact_warning(changes)
-            if warning:
-                raise ValidationFailed({}, warning)
+        override = data.get("override_warnings", False)
+        warning = {} if override else self._impact_warning(changes)
+        if not warning:
+            return self._update(data, changes, override)
+        # The impact needs a look before saving; the service's own errors and warnings for the same
+        # changes are said at the same time (tried in a savepoint that is always rolled back), so
+        # the person does not learn of a bad value only after saving despite the warning.
+        errors, warnings = {}, dict(warning)
+        try:
+            with transaction.atomic():
+                self._update(data, changes, False)
+                raise _TrialDone
+        except _TrialDone:
+            pass
+        except ValidationFailed as exc:
+            errors = exc.errors
+            for field, msgs in exc.warnings.items():
+                warnings.setdefault(field, []).extend(msgs)
+        raise ValidationFailed(errors, warnings)
+
+    def _update(self, data, changes, override):
         return unit_update(
             actor=self.actor, reason=data["reason"], origin="admin", unit=self.instance.pk, changes=changes,
-            expected_version=data["seen_version"], override_warnings=data.get("override_warnings", False),
+            expected_version=data["seen_version"], override_warnings=override,
         )
 
     def _impact_warning(self, changes) -> dict:
@@ -362,7 +383,7 @@ class UnitChangeForm(ServiceModelForm):
                 parts.append(ngettext("%(n)d enhed nedenunder arver ændringen: %(names)s.",
                                       "%(n)d enheder nedenunder arver ændringen: %(names)s.", len(below))
                              % {"n": len(below), "names": names})
-            parts.append(gettext("Kontrollér det, og sæt kryds i “Gem trods advarsler” for at gemme."))
+            parts.append(gettext("Kontrollér det, og vælg “Gem trods advarsler” for at gemme."))
             warnings[flag] = [" ".join(parts)]
         return warnings
 

@@ -383,6 +383,84 @@ def test_a_warning_refuses_the_row_unless_warnings_are_overridden(make_tree, sor
     assert fresh(tree["ie"]).cvr == "12345678"
 
 
+def test_rows_refused_only_for_warnings_can_be_previewed_again_despite_them_from_the_job_page(make_tree, sor_admin):
+    tree = make_tree()
+    content = csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "CVR-nummer": "12345678"}])  # fails modulus 11
+    client = client_for(sor_admin)
+
+    refused = upload(client, content)
+    assert refused.context["sheet_only_warnings"] is True
+    assert [p["warning"] for p in problems(refused)] == [True]
+    html = refused.content.decode()
+    assert 'id="sheet-warnings-only"' in html and 'class="sor-warning-row"' in html
+    assert "errornote" not in html.split('id="content-main"')[1]  # warnings, not errors
+    job = refused.context["sheet_job"]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(f"/admin/sor-import/jobs/{job.pk}/despite-warnings/")
+    assert response.status_code == 302
+    again = client.get(response["Location"])
+    assert again.context["sheet_job"].pk != job.pk and again.context["sheet_overridden"]
+    assert problems(again) == [] and fresh(tree["ie"]).cvr != "12345678"  # still only a preview
+    confirm(client, again)
+    assert fresh(tree["ie"]).cvr == "12345678"
+
+
+def test_a_row_with_an_error_is_not_offered_to_be_imported_despite_warnings(make_tree, sor_admin):
+    tree = make_tree()
+    other = make_tree(name="Anden")
+    content = csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "CVR-nummer": "12345678"},
+                         {SOR_ID_HEADER: tree["oe"].pk, "Overordnet SOR-ID": other["si"].pk}])
+    client = client_for(sor_admin)
+
+    refused = upload(client, content)
+    assert refused.context["sheet_only_warnings"] is False
+    assert 'id="sheet-despite-warnings"' not in refused.content.decode()
+    job = refused.context["sheet_job"]
+    response = client.post(f"/admin/sor-import/jobs/{job.pk}/despite-warnings/", follow=True)
+    assert any("alene blev afvist for advarsler" in str(m) for m in response.context["messages"])
+
+
+def test_a_bad_phone_is_reported_together_with_a_refused_structure_column(make_tree, sor_admin):
+    tree = make_tree()
+    other = make_tree(name="Anden")
+    content = csv_bytes([{SOR_ID_HEADER: tree["oe"].pk, "Overordnet SOR-ID": other["si"].pk,
+                          "Egne elektroniske adresser": "ja", "Telefon": "12"}])
+
+    preview = upload(client_for(sor_admin), content)
+
+    columns = {p["column"] for p in problems(preview)}
+    assert columns == {"Overordnet SOR-ID", "Telefon"}, problems(preview)
+
+
+def test_the_preview_names_the_units_below_that_inherit_a_changed_contact_block(make_tree, sor_admin):
+    tree = make_tree()  # the SI, its OE and the OE's leaf inherit the owner's electronic addresses
+    content = csv_bytes([{SOR_ID_HEADER: tree["ie"].pk, "Telefon": "11223344"}])
+
+    preview = upload(client_for(sor_admin), content)
+
+    row = preview.context["sheet_changes"][0]
+    assert row["below"]["count"] == 3
+    assert set(row["below"]["names"]) == {str(fresh(tree[k])) for k in ("si", "oe", "leaf")}
+    assert "Arves af 3 enheder nedenunder" in text_of(preview)
+
+
+def test_a_leaf_change_has_no_below_note(make_tree, sor_admin):
+    tree = make_tree()
+    content = csv_bytes([{SOR_ID_HEADER: tree["leaf"].pk, "Egne elektroniske adresser": "ja", "Telefon": "11223344"}])
+
+    preview = upload(client_for(sor_admin), content)
+
+    assert preview.context["sheet_changes"][0]["below"] is None
+
+
+def test_the_column_help_tells_support_which_columns_only_an_sor_administrator_corrects(support, sor_admin):
+    for_support = client_for(support).get(IMPORT_URL).context["sheet_columns"]
+    assert "Telefon" in for_support["editable"] and "Navn" not in for_support["editable"]
+    assert "Navn" in for_support["not_for_role"] and "Telefon" not in for_support["not_for_role"]
+    for_admin = client_for(sor_admin).get(IMPORT_URL).context["sheet_columns"]
+    assert "Navn" in for_admin["editable"] and for_admin["not_for_role"] == []
+
+
 def test_structure_columns_cannot_be_changed_by_import(make_tree, sor_admin):
     tree = make_tree()
     other = make_tree(name="Anden")

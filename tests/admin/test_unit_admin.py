@@ -91,6 +91,37 @@ def test_a_warning_blocks_until_staff_tick_save_despite_warnings(make_tree, sor_
     assert fresh(oe).provider_number == "99019062"
 
 
+def test_a_warning_only_page_is_styled_as_warning_with_save_anyway_at_the_top(make_tree, sor_admin):
+    oe = make_tree()["oe"]
+    client = client_for(sor_admin)
+    page = client.get(change_url(oe))
+    warned = client.post(change_url(oe), form_data(page, provider_number="99019062", reason="Dublet"))
+    html = warned.content.decode()
+    assert 'class="errornote"' not in html  # nothing says the form cannot be saved
+    summary = html.split('id="sor-warning-summary"')[1].split("</div>")[0]
+    assert "starter med 99" in summary
+    assert 'name="override_warnings" value="on"' in summary  # the save-anyway button sits with the warnings
+    row = html.split("field-provider_number")[1].split("</div>")[0]
+    assert '<li class="sor-warning">Advarsel:' in row  # the field's message is a warning, not an error
+    assert html.index('id="sor-warning-summary"') < html.index('id="id_provider_number"')
+    saved = client.post(change_url(oe), {**form_data(warned), "override_warnings": "on"})
+    assert saved.status_code == 302, form_errors(saved)
+    assert fresh(oe).provider_number == "99019062"
+
+
+def test_an_error_beside_a_warning_keeps_the_error_summary_and_no_save_anyway(make_tree, sor_admin):
+    oe = make_tree()["oe"]
+    client = client_for(sor_admin)
+    page = client.get(change_url(oe))
+    response = client.post(change_url(oe), form_data(page, provider_number="99019062", postal_post_code="97",
+                                                     postal_present=True, reason="Dublet"))
+    html = response.content.decode()
+    assert "starter med 99" in html.split('id="sor-warning-summary"')[1].split("</div>")[0]
+    assert 'id="sor-save-anyway"' not in html  # an error must be fixed first
+    assert "4 cifre" in html.split('id="sor-error-summary"')[1].split("</div>")[0]
+    assert fresh(oe).provider_number != "99019062"
+
+
 def test_second_of_two_concurrent_edits_gets_a_conflict_and_the_first_stays(make_tree, sor_admin, support):
     unit = make_tree()["ie"]
     first, second = client_for(sor_admin), client_for(support)
@@ -318,13 +349,34 @@ def test_a_refusal_is_a_danish_admin_page_naming_the_role_and_logs_one_line(make
         handler.setStream(previous)
     assert response.status_code == 403
     html = response.content.decode()
-    assert "Det har du ikke ret til" in html and "403 Forbidden" not in html
+    h1 = html.split("<h1>")[1].split("</h1>")[0]
+    assert h1 == "Du har ikke ret til at lukke SOR-enhed" and "403 Forbidden" not in html
     roles = html.split('id="denied-roles"')[1].split("</ul>")[0]
     assert "Gæst" in roles and "ændrer intet" in roles
     assert 'id="site-name"' in html  # the admin's own page, not a bare one
     logged = stream.getvalue().strip().splitlines()
     assert len(logged) == 1 and "Forbidden" in logged[0] and "Traceback" not in stream.getvalue()
     assert fresh(unit).to_date is None
+
+
+@pytest.mark.parametrize(("url", "named"), [
+    ("/admin/registry/unit/add/", "oprette SOR-enheder"),
+    ("/admin/registry/unit/import/", "importere rettelser fra regneark"),
+    ("/admin/sor-import/", "importere SOR-filer"),
+    ("/admin/exports/exportrun/run-now/", "starte en publiceringskørsel"),
+])
+def test_a_guests_refused_page_names_the_action_refused(guest, url, named):
+    response = client_for(guest).get(url)
+    assert response.status_code == 403
+    h1 = response.content.decode().split("<h1>")[1].split("</h1>")[0]
+    assert h1 == f"Du har ikke ret til at {named}"
+
+
+def test_a_refused_action_link_names_the_action_on_the_units_page(make_tree, support):
+    unit = make_tree()["ie"]
+    response = client_for(support).get(f"/admin/registry/unit/{unit.pk}/close/", follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith(f"Du har ikke ret til at lukke {unit}") for m in shown), shown
 
 
 def test_a_unit_closed_today_says_lukkes_with_its_date_and_can_be_reopened(make_tree, sor_admin):

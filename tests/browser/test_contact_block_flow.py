@@ -30,15 +30,17 @@ def test_own_contact_block_starts_from_inherited_values_and_shows_what_changes_b
     page.fill("#id_reason", "Klinikken har fået eget nummer (SORpost 99)")
     page.locator("input[name=_save]").click()
 
-    warning = page.locator(".field-virtual_present .errorlist")
+    warning = page.locator(".field-virtual_present .errorlist li.sor-warning")  # a warning, not an error
     expect(warning).to_contain_text("98765432 → 11223344")
     expect(warning).to_contain_text("2 enheder nedenunder")
     expect(warning).to_contain_text(tree["leaf"].name)
     page.screenshot(path=f"{SCREENSHOT_DIR}/sor_contact_block_warning.png", full_page=True)
     assert Unit.objects.get(pk=si.pk).virtual_present is False  # not saved yet
 
-    page.check("#id_override_warnings")
-    page.locator("input[name=_save]").click()
+    summary = page.locator("#sor-warning-summary")  # at the top, with the button to save anyway
+    expect(summary).to_contain_text("2 enheder nedenunder")
+    expect(page.locator(".errornote")).to_have_count(0)
+    summary.locator("#sor-save-anyway").click()
     expect(page.locator("ul.messagelist")).to_contain_text("blev ændret")
     saved = Unit.objects.get(pk=si.pk)
     assert (saved.virtual_present, saved.phone, saved.email) == (True, "11223344", "klinik@example.dk")
