@@ -55,7 +55,12 @@ def unit_search_q(term: str) -> Q:
         if len(digits) >= 11:
             q |= Q(sor_id=int(digits))
         return q
-    return Q(name__icontains=term) | Q(shak__iexact=term)
+    # Names through the trigram index on UPPER(name); a SHAK code (short, no spaces, stored as
+    # SDS writes it) through its btree index: `iexact` would need UPPER(shak) and force a scan.
+    q = Q(name__icontains=term)
+    if " " not in term and len(term) <= 12:
+        q |= Q(shak__in=sorted({term, term.upper()}))
+    return q
 
 
 def ancestors_of(unit: Unit) -> list[Unit]:

@@ -68,6 +68,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # sor_admin's app config stands in for django.contrib.admin, so its tags are named here.
+            "libraries": {"sor_list": "sor_admin.templatetags.sor_list"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",

@@ -170,7 +170,8 @@ def test_regional_administrator_reads_another_regions_unit_but_cannot_change_or_
     assert client.get(f"/admin/registry/unit/{other.pk}/history/").status_code == 200
     refused = client.get(f"/admin/registry/unit/{other.pk}/close/")  # a link followed by URL: told why
     assert refused.status_code == 302 and refused["Location"] == change_url(other)
-    assert any("ikke ret til dette" in m and "Din rolle: Regional administrator" in m for m in messages_of(refused))
+    assert any(f"ikke ret til at lukke {other}" in m and "Din rolle: Regional administrator" in m
+               for m in messages_of(refused))
     assert client.post(f"/admin/registry/unit/{other.pk}/close/", {"to_date": "2030-01-01",
                                                                    "reason": "Forsøg"}).status_code == 403
     assert fresh(other).to_date is None

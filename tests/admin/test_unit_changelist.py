@@ -195,3 +195,25 @@ def test_sorting_by_ydernummer_puts_blanks_last(make_tree, admin_client_for):
     result = [u.pk for u in response.context["cl"].result_list]
     assert result[0] == tree["oe"].pk  # the one with a ydernummer first, the blanks after
     assert all(Unit.objects.get(pk=pk).provider_number == "" for pk in result[1:])
+
+
+def test_the_fast_unit_rows_are_the_markup_djangos_result_list_would_write(make_tree, sor_admin):
+    from django.contrib import admin
+    from django.contrib.admin.templatetags.admin_list import result_list
+    from django.test import RequestFactory
+
+    from registry.models import Unit
+    from registry.services.units import unit_close
+    from sor_admin.templatetags.sor_list import sor_result_list_context
+
+    tree = make_tree()
+    make_tree(name="Anden Praksis", provider_number="019063")
+    unit_close(actor=None, reason="lukket", origin="command", unit=tree["leaf"], to_date=tree["leaf"].from_date)
+    request = RequestFactory().get("/admin/registry/unit/", {"region": "all", "o": "2.-10"})
+    request.user = sor_admin
+    model_admin = admin.site._registry[Unit]
+    cl = model_admin.get_changelist_instance(request)
+    cl.formset = None  # as changelist_view sets it for a list without list_editable
+    ours = [[str(cell) for cell in row] for row in sor_result_list_context(cl)["results"]]
+    djangos = [[str(cell) for cell in row] for row in result_list(cl)["results"]]
+    assert len(ours) == Unit.objects.count() and ours == djangos
