@@ -31,7 +31,7 @@ def _load_builtin():
     # Importing the modules registers their formats.
     import importlib
 
-    for module in ("exports.xml.formats", "exports.csv_format"):
+    for module in ("exports.xml.formats", "exports.csv_format", "exports.complete"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -4,7 +4,8 @@ form the publication gate compares without re-parsing XML.
     {"version": 2, "snapshot_date": "2026-11-25", "changelog_position": <last event seq in the snapshot>,
      "units": {"<sor_id>": [<parent sor_id or null>, "planned" | "active" | "closing" | "closed"], ...},
      "gln": {"<active location number>": <sor_id of the unit that owns it>, ...},
-     "files": {"<published file name>": <size in bytes>, ...}}
+     "files": {"<published file name>": <size in bytes>, ...},
+     "zip_members": {"Sor_complete.zip": {"<member>": {"size": <bytes>, "sha256": "<hex>"}, ...}}}
 
 Every unit of the register is listed (the XML keeps closed units), with its status on the
 snapshot date as `registry.status` defines it.

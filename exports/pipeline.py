@@ -46,7 +46,7 @@ from .models import ExportRun
 logger = logging.getLogger(__name__)
 Status = ExportRun.Status
 
-DEFAULT_FORMATS = ("v2", "v1", "csv")
+DEFAULT_FORMATS = ("v2", "v1", "csv", "complete")
 
 
 def _setting(name: str, default):
@@ -407,6 +407,11 @@ def _build(run: ExportRun, staging: Path, day: dt.date, formats: list[str], log:
     shutil.rmtree(work, ignore_errors=True)
     if "Sor.xml" in produced:
         publish.make_zip(out / "Sor.xml", out / publish.ZIP_NAME, day)
+    if publish.COMPLETE_ZIP in produced:
+        # What the package holds, so a consumer can check the members it unpacked.
+        manifest["zip_members"] = {publish.COMPLETE_ZIP: {
+            name: {"size": (out / name).stat().st_size, "sha256": publish.sha256_file(out / name)}
+            for name in publish.COMPLETE_MEMBERS}}
     manifest["files"] = {
         path.name: path.stat().st_size for path in sorted(out.iterdir())
         if path.is_file() and not path.name.startswith(".")

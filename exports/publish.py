@@ -46,6 +46,8 @@ from pathlib import Path
 from django.conf import settings
 
 from . import faults
+from .complete import MEMBERS as COMPLETE_MEMBERS
+from .complete import ZIP_NAME as COMPLETE_ZIP
 
 LATEST = "latest"
 STAGING = ".staging"
@@ -59,7 +61,8 @@ ZIP_MEMBER = "Sor.xml"
 PUBLISHED_NAMES = {("v2", "Sor.xml"): "Sor.xml", ("v1", "Sor.xml"): "Sor_v1.xml"}
 # Served without login under /filer/latest/.
 # Everything SHA256SUMS lists is served, so `sha256sum -c SHA256SUMS` works on a full download.
-PUBLIC_FILES = ("Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", MANIFEST, SUMS)
+PUBLIC_FILES = ("Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", COMPLETE_ZIP,
+                *COMPLETE_MEMBERS, MANIFEST, SUMS)
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 

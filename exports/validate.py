@@ -18,6 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from lxml import etree
 
+from .complete import COLUMNS, ENTITY
+from .complete import MEMBERS as COMPLETE_MEMBERS
 from .csv_format import EDI_COLUMNS, ENTITY_COLUMNS
 from .manifest import expected_csv_rows
 from .xml.names import V1_NS, V2_NS
@@ -204,12 +206,70 @@ def check_edi_csv(path: Path, day: dt.date, manifest: dict) -> dict:
     return {"rows": rows}
 
 
+def _complete_check(name: str):
+    """A member of Sor_complete.zip: its header, its field count on every row, SOR-IDs as
+    `="<SOR-ID>"` of units in the register, location numbers of 13 digits; SOREntity.csv holds
+    every unit of the register at least once."""
+    columns = COLUMNS[name]
+    id_cells = [i for i, c in enumerate(columns) if c.endswith("SorId")]
+    gln_cells = [i for i, c in enumerate(columns) if c == "EanLocationCode"]
+
+    def check(path: Path, day: dt.date, manifest: dict) -> dict:
+        units = manifest["units"]
+        seen: set[str] = set()
+        rows = 0
+        for line, row in _read_csv(path, list(columns)):
+            for i in id_cells:
+                if not row[i]:
+                    continue
+                match = SOR_ID_CELL.match(row[i])
+                if not match:
+                    raise ExportInvalid(f'{path.name}: line {line}: {columns[i]} {row[i]!r} is not written as ="<SOR-ID>"')
+                if i == 0 and name == ENTITY:
+                    seen.add(match.group(1))
+                if columns[i] == "SorId" and match.group(1) not in units:
+                    raise ExportInvalid(f"{path.name}: line {line}: SOR-ID {match.group(1)} is not in the register")
+            for i in gln_cells:
+                if not GLN.match(row[i]):
+                    raise ExportInvalid(f"{path.name}: line {line}: {row[i]!r} is not a 13-digit location number")
+            rows += 1
+        if name == ENTITY:
+            missing = set(units) - seen
+            if missing:
+                raise ExportInvalid(f"{path.name}: {len(missing)} units of the register have no row "
+                                    f"(e.g. {', '.join(sorted(missing)[:3])})")
+        return {"rows": rows}
+
+    return check
+
+
+def check_complete_zip(zip_path: Path, directory: Path) -> dict:
+    """Sor_complete.zip holds exactly the members, in order, each as the file published beside it."""
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            names = archive.namelist()
+            if names != list(COMPLETE_MEMBERS):
+                raise ExportInvalid(f"{zip_path.name}: holds {names}, expected {list(COMPLETE_MEMBERS)}")
+            bad = archive.testzip()
+            if bad is not None:
+                raise ExportInvalid(f"{zip_path.name}: member {bad} is corrupt")
+            for name in COMPLETE_MEMBERS:
+                size = archive.getinfo(name).file_size
+                beside = (directory / name).stat().st_size if (directory / name).exists() else None
+                if size != beside:
+                    raise ExportInvalid(f"{zip_path.name}: {name} inside is {size} bytes, beside it {beside}")
+    except zipfile.BadZipFile as exc:
+        raise ExportInvalid(f"{zip_path.name}: {exc}") from exc
+    return {"members": len(names)}
+
+
 # published file name -> check(path, day, manifest)
 CHECKS = {
     "Sor.xml": check_v2,
     "Sor_v1.xml": check_v1,
     "SorEntity_daily.csv": check_entity_csv,
     "Edityper.csv": check_edi_csv,
+    **{name: _complete_check(name) for name in COMPLETE_MEMBERS},
 }
 
 
@@ -222,4 +282,6 @@ def validate_directory(directory: Path, day: dt.date, manifest: dict) -> dict:
             results[name] = check(path, day, manifest)
     if (directory / "Sor.zip").exists():
         results["Sor.zip"] = check_zip(directory / "Sor.zip", directory / "Sor.xml")
+    if (directory / "Sor_complete.zip").exists():
+        results["Sor_complete.zip"] = check_complete_zip(directory / "Sor_complete.zip", directory)
     return results

@@ -128,6 +128,39 @@ def subtree_effective_changes(unit: Unit, changes: dict, on: dt.date | None = No
     return out
 
 
+def unit_versions(fields: list[str] | None = None, *, unit_ids=None, chunk_size: int = 5000):
+    """Every unit's validity periods as the register knows them now, in (SOR-ID, FromDate) order:
+    for each distinct FromDate of a unit, its most recently recorded version with that FromDate
+    (a later correction of a period counts; a period's values hold until the day before the
+    unit's next FromDate). Yields `(values, valid_to)`: `values` is a dict of `fields` (history
+    columns; all when None) plus sor_id and from_date, `valid_to` the period's last day (the
+    day before the next FromDate; for the last period the version's own ToDate, or None).
+    PostgreSQL picks the versions (DISTINCT ON), so a unit with many corrections costs one row
+    per period. `unit_version_on` answers the same question for one unit and one day."""
+    history = Unit.history.model.objects.order_by("sor_id", "from_date", "-history_date", "-history_id")
+    if unit_ids is not None:
+        history = history.filter(sor_id__in=list(unit_ids))
+    columns = sorted({"sor_id", "from_date", "to_date", *(fields or [])}) if fields else None
+    rows = history.distinct("sor_id", "from_date")
+    rows = rows.values(*columns) if columns else rows.values()
+    pending = None
+    for row in rows.iterator(chunk_size=chunk_size):
+        if pending is not None:
+            same_unit = pending["sor_id"] == row["sor_id"]
+            yield pending, (row["from_date"] - dt.timedelta(days=1)) if same_unit else pending["to_date"]
+        pending = row
+    if pending is not None:
+        yield pending, pending["to_date"]
+
+
+def unit_version_on(unit_id: int, day: dt.date):
+    """The version of a unit valid on `day` as the register knows it now (the rule of
+    `unit_versions`): the most recently recorded history row with the latest FromDate on or
+    before `day`; None when no recorded version starts that early."""
+    return (Unit.history.filter(sor_id=unit_id, from_date__lte=day)
+            .order_by("-from_date", "-history_date", "-history_id").first())
+
+
 def owner_tree(owner_ids, on: dt.date | None = None, *, with_message_types: bool = False):
     """Whole owner trees: (units ordered by depth then SOR-ID, resolver). Three queries at most,
     whatever the number of owners or units, for the export and tree views."""

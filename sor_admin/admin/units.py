@@ -45,6 +45,7 @@ from registry.selectors import (
     unit_effective_values,
     unit_list,
     unit_search_q,
+    unit_version_on,
     units_maintained_by,
 )
 from registry.services.units import EDITABLE_FIELDS, unit_close, unit_create, unit_reopen, unit_update
@@ -884,12 +885,10 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
         context = {"as_of_day": day, "valid_status": status_on(obj.first_from_date, obj.to_date, day)}
         if context["valid_status"] in (UnitStatus.PLANNED, UnitStatus.CLOSED):
             return context
-        rows = list(Unit.history.filter(sor_id=obj.pk).order_by("history_date", "history_id"))
-        applying = [r for r in rows if r.from_date and r.from_date <= day]
-        if applying:
-            record = max(applying, key=lambda r: (r.from_date, r.history_date, r.history_id))
-        else:
-            record = rows[0] if rows else None  # the oldest version known: nothing earlier was recorded
+        record = unit_version_on(obj.pk, day)
+        if record is None:
+            # The oldest version known: nothing earlier was recorded.
+            record = Unit.history.filter(sor_id=obj.pk).order_by("history_date", "history_id").first()
             context["valid_oldest_only"] = True
         context["as_of_record"] = record
         if record is not None:
