@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 
-SECTIONS = ["admin", "exports", "sheets"]
+SECTIONS = ["admin", "exports", "sheets", "chain"]
 
 
 def main(argv=None):

@@ -52,6 +52,7 @@ class RunNowForm(forms.Form):
 FORMAT_LABELS = {
     "v2": _("SOR XML v2 (Sor.xml, Sor.zip)"), "v1": _("SOR XML v1 (Sor_v1.xml)"),
     "csv": _("CSV (SorEntity_daily.csv, Edityper.csv)"),
+    "complete": _("Sor_complete.zip (SOR2 CSV-pakken med historik)"),
 }
 # What each counter means, in the words of the register; unknown counters keep their key.
 COUNT_LABELS = {
@@ -62,6 +63,12 @@ COUNT_LABELS = {
     "skipped_values": _("værdier, formatet ikke kan rumme (udeladt)"),
     "fallback_v2_codes": _("v2-koder i v1-filen (skrevet, som de er)"),
     "edi_rows": _("rækker i Edityper.csv"), "rows": _("rækker"), "member_size": _("størrelse af Sor.xml i zip (bytes)"),
+    "entity_rows": _("rækker i SOREntity.csv (perioder)"), "entity_units": _("enheder i SOREntity.csv"),
+    "shak_rows": _("rækker i SHAKSORMap.csv"), "classification_rows": _("rækker i SORClassifications.csv"),
+    "location_rows": _("rækker i LocationsCodes.csv"), "edi_map_rows": _("rækker i LocationsCodeEDITypeMap.csv"),
+    "edi_type_rows": _("rækker i EDITypes.csv"), "replaced_rows": _("rækker i SORReplacedEntities.csv"),
+    "geolocation_rows": _("rækker i Geolocations.csv"), "members": _("filer i zip"),
+    "step_seconds": _("sekunder pr. fil"),
 }
 SECTION_LABELS = {"activation": _("aktivering af planlagte ændringer"), "checks": _("kontrol af filerne"),
                   **FORMAT_LABELS}

@@ -31,6 +31,7 @@ import csv
 import datetime as dt
 import os
 import shutil
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -385,15 +386,23 @@ class CompleteFormat:
             if progress is not None:
                 progress(min(done, total), total, "complete")
 
-        counts = {}
-        counts.update(write_entities(out, entity_progress))
-        counts.update(write_classifications(out))
-        counts.update(write_location_numbers(out))
-        counts.update(write_edi_types(out))
-        counts.update(write_replaced(out))
-        counts.update(write_geolocations(out, snapshot_date))
+        counts = {"step_seconds": {}}
+        steps = (
+            ("SOREntity.csv+SHAKSORMap.csv", lambda: write_entities(out, entity_progress)),
+            (CLASSIFICATIONS, lambda: write_classifications(out)),
+            ("LocationsCodes.csv+LocationsCodeEDITypeMap.csv", lambda: write_location_numbers(out)),
+            (EDI_TYPES, lambda: write_edi_types(out)),
+            (REPLACED, lambda: write_replaced(out)),
+            (GEO, lambda: write_geolocations(out, snapshot_date)),
+        )
+        for label, step in steps:
+            started = time.monotonic()
+            counts.update(step())
+            counts["step_seconds"][label] = round(time.monotonic() - started, 2)
         files = {name: out / name for name in MEMBERS}
+        started = time.monotonic()
         make_complete_zip(files, out / ZIP_NAME, snapshot_date)
+        counts["step_seconds"][ZIP_NAME] = round(time.monotonic() - started, 2)
         files[ZIP_NAME] = out / ZIP_NAME
         if progress is not None:
             progress(total, total, "complete")

@@ -204,3 +204,20 @@ def test_a_held_run_cannot_be_released_after_a_later_day_was_published(export_ro
         pipeline.release_run(actor=sor_admin, run=held, reason="for sent")
     held.refresh_from_db()
     assert held.decision == ""
+
+
+@pytest.mark.django_db
+def test_the_size_check_covers_sor_complete_zip(export_root, register, django_capture_on_commit_callbacks):
+    import json
+
+    nightly(DAY, django_capture_on_commit_callbacks)
+    manifest_path = export_root / "latest" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["files"]["Sor_complete.zip"] > 0
+    # As if yesterday's package had been three times the size: today's shrank by two thirds.
+    manifest["files"]["Sor_complete.zip"] *= 3
+    manifest_path.write_text(json.dumps(manifest))
+    run = nightly(NEXT, django_capture_on_commit_callbacks)
+    assert run.status == S.HELD
+    assert any(reason.startswith("Sor_complete.zip har ændret størrelse") for reason in run.diff["reasons"])
+    assert [r for r in run.diff["reasons"] if "størrelse" in r and "Sor_complete.zip" not in r] == []

@@ -26,7 +26,10 @@ def body(response) -> bytes:
 
 @pytest.mark.django_db
 def test_latest_files_download_without_login_with_sha256_etag(client, published, export_root):
-    for name in ("Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", "SHA256SUMS"):
+    for name in ("Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", "SHA256SUMS",
+                 "Sor_complete.zip", "SOREntity.csv", "SORClassifications.csv", "LocationsCodes.csv",
+                 "LocationsCodeEDITypeMap.csv", "EDITypes.csv", "SHAKSORMap.csv", "SORReplacedEntities.csv",
+                 "Geolocations.csv"):
         response = client.get(f"/filer/latest/{name}")
         assert response.status_code == 200, name
         assert response.streaming
@@ -150,7 +153,7 @@ def test_every_file_sha256sums_lists_is_served_so_sha256sum_check_passes(client,
 
     sums = body(client.get("/filer/latest/SHA256SUMS")).decode()
     names = [line.split("  ", 1)[1] for line in sums.splitlines()]
-    assert "manifest.json" in names
+    assert "manifest.json" in names and "Sor_complete.zip" in names and "SOREntity.csv" in names
     for name in names:
         response = client.get(f"/filer/latest/{name}")
         assert response.status_code == 200, name
@@ -158,3 +161,21 @@ def test_every_file_sha256sums_lists_is_served_so_sha256sum_check_passes(client,
     (tmp_path / "SHA256SUMS").write_text(sums)
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.django_db
+def test_the_manifest_lists_the_complete_zips_members_with_their_checksums(client, published, tmp_path):
+    import io
+    import json
+    import zipfile
+
+    from exports.complete import MEMBERS
+
+    manifest = json.loads(body(client.get("/filer/latest/manifest.json")))
+    members = manifest["zip_members"]["Sor_complete.zip"]
+    assert list(members) == list(MEMBERS)
+    with zipfile.ZipFile(io.BytesIO(body(client.get("/filer/latest/Sor_complete.zip")))) as archive:
+        for name in MEMBERS:
+            data = archive.read(name)
+            assert members[name] == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert manifest["files"]["Sor_complete.zip"] == published.files["Sor_complete.zip"]["size"]
