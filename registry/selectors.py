@@ -137,7 +137,10 @@ def unit_versions(fields: list[str] | None = None, *, unit_ids=None, chunk_size:
     day before the next FromDate; for the last period the version's own ToDate, or None).
     PostgreSQL picks the versions (DISTINCT ON), so a unit with many corrections costs one row
     per period. `unit_version_on` answers the same question for one unit and one day."""
-    history = Unit.history.model.objects.order_by("sor_id", "from_date", "-history_date", "-history_id")
+    # Units of the register only: history of a row that was removed (never done by the services)
+    # would name a SOR-ID no consumer can look up.
+    history = (Unit.history.model.objects.filter(sor_id__in=Unit.objects.values("sor_id"))
+               .order_by("sor_id", "from_date", "-history_date", "-history_id"))
     if unit_ids is not None:
         history = history.filter(sor_id__in=list(unit_ids))
     columns = sorted({"sor_id", "from_date", "to_date", *(fields or [])}) if fields else None

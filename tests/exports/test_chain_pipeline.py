@@ -20,7 +20,10 @@ from .chain_helpers import DAY, nightly, snapshot_files, visible_entries
 
 pytest_plugins = ["tests.exports.chain_fixtures"]
 
-PUBLISHED = {"Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", "manifest.json", "SHA256SUMS"}
+PUBLISHED = {"Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", "manifest.json", "SHA256SUMS",
+             "Sor_complete.zip", "SOREntity.csv", "SORClassifications.csv", "LocationsCodes.csv",
+             "LocationsCodeEDITypeMap.csv", "EDITypes.csv", "SHAKSORMap.csv", "SORReplacedEntities.csv",
+             "Geolocations.csv"}
 S = ExportRun.Status
 
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from exports import faults, locks
+from exports.complete import MEMBERS
 from exports.models import ExportRun
 from sor_admin.celery import app
 from tests.factories import test_database_url
@@ -132,7 +133,8 @@ def test_real_worker_runs_the_whole_nightly_chain(register, workers, export_root
     latest = export_root / "latest"
     assert latest.resolve().name == today.isoformat()
     assert {p.name for p in latest.iterdir()} == {
-        "Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", "manifest.json", "SHA256SUMS"}
+        "Sor.zip", "Sor.xml", "Sor_v1.xml", "SorEntity_daily.csv", "Edityper.csv", "manifest.json", "SHA256SUMS",
+        "Sor_complete.zip", *MEMBERS}
     assert run.counts["checks"]["Sor_v1.xml"]["units"] == 12  # validated against the XSD in the worker
     for step in ("activate", "build", "validate", "gate", "publish"):
         assert f"({step})" in run.log
