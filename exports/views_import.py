@@ -162,11 +162,14 @@ def confirm(request, pk: int):
 
 
 @staff_member_required
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 def despite_warnings(request, pk: int):
-    """A spreadsheet preview refused only for warnings, run again with "Gem trods advarsler"."""
+    """A spreadsheet preview refused only for warnings, run again with "Gem trods advarsler"
+    (POST; a GET, e.g. a reloaded or bookmarked URL, leads back to the job's page)."""
     refused = get_object_or_404(ImportJob, pk=pk, dry_run=True)
     _check(request, refused.kind)
+    if request.method == "GET":
+        return redirect("sor_import:job", refused.pk)
     try:
         job = imports.rerun_despite_warnings(actor=request.user, job=refused)
     except DomainError as exc:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from . import identifiers as ids
 from .inheritance import Resolved, Resolver
@@ -104,7 +105,9 @@ def subtree_effective_changes(unit: Unit, changes: dict, on: dt.date | None = No
     import copy
 
     chain = ancestors_of(unit)
-    below = list(Unit.objects.filter(ancestors__contains=[unit.sor_id]).order_by("sor_id"))
+    # Units closed on the day receive nothing: they are not said to "inherit the change".
+    day = on or timezone.localdate()
+    below = list(Unit.objects.filter(ancestors__contains=[unit.sor_id]).exclude(to_date__lt=day).order_by("sor_id"))
     current = Unit.objects.get(pk=unit.pk) if unit.pk else unit
     units = {u.sor_id: u for u in [*chain, current, *below]}
     lns = defaultdict(list)

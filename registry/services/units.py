@@ -7,6 +7,7 @@ import datetime as dt
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import identifiers as ids
 from ..audit import Origin, audit_context
@@ -243,7 +244,9 @@ def unit_close(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | i
         if open_below and not include_descendants:
             names = ", ".join(str(u) for u in open_below[:5]) + (" …" if len(open_below) > 5 else "")
             raise ValidationFailed({"to_date": [
-                _("%(n)d underenheder er stadig åbne efter %(date)s: %(names)s. Luk dem først, eller luk dem med.")
+                ngettext("%(n)d underenhed er stadig åben efter %(date)s: %(names)s. Luk den først, eller luk den med.",
+                         "%(n)d underenheder er stadig åbne efter %(date)s: %(names)s. Luk dem først, eller luk dem med.",
+                         len(open_below))
                 % {"n": len(open_below), "date": _day(to_date), "names": names}
             ]})
         closed = []

@@ -25,7 +25,7 @@ from import_export import resources
 from import_export.instance_loaders import BaseInstanceLoader
 
 from ..audit import Origin, audit_context
-from ..errors import DomainError, ValidationFailed
+from ..errors import DomainError, NotAllowed, ValidationFailed
 from ..inheritance import Resolver
 from ..models import EntityType, LocationMode, LocationNumber, OperationKind, OwnerType, Region, Unit
 from ..permissions import CONTACT_FIELDS
@@ -380,7 +380,15 @@ class UnitResource(resources.ModelResource):
             for name, msgs in exc.warnings.items():
                 errors[self.label_of(name)].extend(_("Advarsel: %(msg)s") % {"msg": m} for m in msgs)
             raise ValidationError(dict(errors)) from None
-        except DomainError as exc:  # NotAllowed, ConflictError, structural refusals
+        except NotAllowed as exc:
+            # A role that may correct contact data only: the refusal is told on the columns it
+            # may not change (a region refusal concerns the whole row).
+            user = kwargs.get("user")
+            register_data = [n for n in changes if (n[:-3] if n.endswith("_id") else n) not in CONTACT_FIELDS]
+            if register_data and user is not None and not user.has_perm("registry.edit_register_data"):
+                raise ValidationError({self.label_of(n): [str(exc)] for n in register_data}) from None
+            raise ValidationError({NON_FIELD_ERRORS: [str(exc)]}) from None
+        except DomainError as exc:  # ConflictError, structural refusals
             raise ValidationError({NON_FIELD_ERRORS: [str(exc)]}) from None
         self._last_changes = [
             (field.column_name, field.display(instance._sheet_original[field.attname]), field.display(changes[field.attname]))

@@ -267,6 +267,8 @@ class ObjectActionMixin:
 class SorModelAdmin(ServiceAdminMixin, ObjectActionMixin, admin.ModelAdmin):
     """Base of the register's admins."""
 
+    empty_value_display = "–"  # the same dash as the list's own columns (Django's is "-")
+
     def action_checkbox(self, obj):
         # Django renders a CheckboxInput widget through the template engine for every row (most of
         # a 500-row list's time); the same markup, written directly.

@@ -295,8 +295,9 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
                                   and totals.get("changed", 0) > 0 and job.requested_by_id == request.user.pk),
             "sheet_done": job.summary if succeeded and not job.dry_run else "",
             # Rows refused only for warnings get the warning box instead (see the template).
+            # The refused rows' own box says it when there are rows to show.
             "sheet_failure": job.summary if job.status in (ImportJob.Status.FAILED, ImportJob.Status.REFUSED)
-            and not totals.get("only_warnings") else "",
+            and not totals.get("only_warnings") and not job.errors else "",
             "sheet_confirmation": confirmation,
         }
         return self._import_page(request, **extra)

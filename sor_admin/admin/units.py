@@ -803,10 +803,12 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
                     add_domain_error(form, error)
                 else:
                     self.log_change(request, obj, gettext("Lukket pr. %(date)s") % {"date": data["to_date"]})
-                    messages.success(request, ngettext(
-                        "%(unit)s er lukket pr. %(date)s.",
-                        "%(unit)s og %(more)d underenheder er lukket pr. %(date)s.", len(closed),
-                    ) % {"unit": obj, "date": data["to_date"].strftime("%d-%m-%Y"), "more": len(closed) - 1})
+                    more = len(closed) - 1
+                    text = ngettext("%(unit)s og %(more)d underenhed er lukket pr. %(date)s.",
+                                    "%(unit)s og %(more)d underenheder er lukket pr. %(date)s.", more) if more \
+                        else gettext("%(unit)s er lukket pr. %(date)s.")
+                    messages.success(request, text % {"unit": obj, "date": data["to_date"].strftime("%d-%m-%Y"),
+                                                      "more": more})
                     return HttpResponseRedirect(
                         reverse(f"{self.admin_site.name}:registry_unit_change", args=[obj.pk]))
         else:
@@ -831,9 +833,11 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
             except DomainError as error:
                 add_domain_error(form, error)
             else:
-                messages.success(request, ngettext(
-                    "%(unit)s er genåbnet.", "%(unit)s og %(more)d underenheder er genåbnet.", len(reopened),
-                ) % {"unit": obj, "more": len(reopened) - 1})
+                more = len(reopened) - 1
+                text = ngettext("%(unit)s og %(more)d underenhed er genåbnet.",
+                                "%(unit)s og %(more)d underenheder er genåbnet.", more) if more \
+                    else gettext("%(unit)s er genåbnet.")
+                messages.success(request, text % {"unit": obj, "more": more})
                 return HttpResponseRedirect(reverse(f"{self.admin_site.name}:registry_unit_change", args=[obj.pk]))
         return self.render_action_form(
             request, obj, form, title=gettext("Genåbn enhed: %s") % obj, submit_label=gettext("Genåbn enheden"),

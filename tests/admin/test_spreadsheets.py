@@ -340,7 +340,9 @@ def test_support_desk_may_not_change_a_name_by_spreadsheet(make_tree, support):
     assert [(p["line"], p["sor_id"]) for p in problems(preview)] == [(3, str(tree["oe"].pk))]
     assert "kontaktdata" in problems(preview)[0]["message"]
     assert problems(preview)[0]["message"].endswith(": navn")  # the field as staff read it, not "name"
+    assert problems(preview)[0]["column"] == "Navn"  # said on the column the role may not change
     assert not preview.context["sheet_can_confirm"]
+    assert preview.context["sheet_failure"] == ""  # one red box: the refused rows' own
     assert fresh(tree["ie"]).phone == "98765432" and history_count() == before
 
 
@@ -618,7 +620,7 @@ def test_a_row_refused_on_confirm_rolls_back_the_whole_file_and_says_why(make_tr
 
     assert response.status_code == 200
     page = text_of(response)
-    assert "Importen blev afvist, og intet er gemt" in page
+    assert "Filen kan ikke importeres, og intet er gemt" in page
     assert [(p["line"], p["column"]) for p in problems(response)] == [(3, "Ydernummer")]
     assert "findes allerede" in problems(response)[0]["message"]
     assert fresh(tree["ie"]).phone == "98765432" and history_count() == before

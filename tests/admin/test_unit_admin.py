@@ -242,7 +242,7 @@ def test_closing_a_unit_and_its_children_through_the_admin(make_tree, sor_admin)
     assert page.status_code == 200
     refused = client.post(url, {"to_date": "2026-12-31", "reason": "Lukker", "seen_version": tree["oe"].version})
     assert refused.status_code == 200
-    assert "underenheder er stadig åbne" in text_of(refused)
+    assert "1 underenhed er stadig åben efter" in text_of(refused)  # the leaf below the OE
     assert fresh(tree["oe"]).to_date is None
     done = client.post(url, {"to_date": "2026-12-31", "reason": "Lukker", "include_descendants": "on",
                              "seen_version": tree["oe"].version})
@@ -305,7 +305,7 @@ def test_closing_selected_units_from_the_changelist_in_one_batch(make_tree, sor_
     assert "Luk valgte enheder" in text_of(confirm)
     refused = client.post("/admin/registry/unit/", {**base, "apply": "1", "to_date": "2026-12-31", "reason": "Lukker"})
     assert refused.status_code == 200  # children still open and not included: nothing is closed
-    assert "underenheder er stadig åbne" in text_of(refused)
+    assert "1 underenhed er stadig åben efter" in text_of(refused)  # the first OE still has its leaf
     assert not Unit.objects.filter(pk__in=targets, to_date__isnull=False).exists()
     done = client.post("/admin/registry/unit/", {**base, "apply": "1", "to_date": "2026-12-31", "reason": "Lukker",
                                                  "include_descendants": "on"})

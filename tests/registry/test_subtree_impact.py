@@ -36,3 +36,15 @@ def test_a_change_no_one_inherits_lists_only_the_unit(make_tree):
 def test_an_unchanged_value_lists_nothing(make_tree):
     tree = make_tree()
     assert subtree_effective_changes(tree["oe"], {"phone": tree["oe"].phone}) == []
+
+
+def test_units_closed_on_the_day_are_not_said_to_inherit_the_change(make_tree):
+    import datetime as dt
+
+    from registry.services.units import unit_close
+    from tests.factories import CMD
+
+    tree = make_tree()
+    unit_close(unit=tree["leaf"], to_date=dt.date.today() - dt.timedelta(days=1), **CMD)
+    impact = subtree_effective_changes(tree["si"], {"virtual_present": True, "phone": "11223344"})
+    assert [i["unit"].pk for i in impact] == [tree["si"].pk, tree["oe"].pk]
