@@ -21,7 +21,7 @@ turn the first header into "\\ufeffSorId" for a consumer that requires `SorId`),
 can receive, one row per (location number, message type); its layout at SDS is unknown [U],
 the Danish headers follow the SOR_SHAK set's style.
 
-Memory stays flat: owners are read in batches through `registry.selectors.owner_tree`.
+Memory stays flat: owners are read in batches of light rows (`_LightTrees`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,22 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
-from registry.inheritance import location_number_valid_on
-from registry.models import ClinicalSpeciality, Level, Unit
-from registry.selectors import owner_tree
+from registry.inheritance import Resolver, location_number_valid_on
+from registry.models import (
+    ClinicalSpeciality,
+    EdiMessageType,
+    EntityType,
+    Level,
+    LocationNumber,
+    LocationNumberMessageType,
+    OwnerType,
+    Region,
+    Unit,
+)
 from registry.status import UnitStatus, unit_status
 
 from .formats import register
@@ -122,6 +133,48 @@ class _Progress:
             self.progress(done, self.total, "csv")
 
 
+class _LightTrees:
+    """Whole owner trees as light rows for the CSV (what `registry.selectors.owner_tree` returns,
+    without a model instance per unit, code and location number: at national scale building
+    those was most of the file's time). Rows carry the model's attribute names, the code rows
+    (shared instances, read once) and each location number's message types as a list, so the
+    `Resolver` and the row writer read them as they read model instances."""
+
+    UNIT_COLUMNS = [f.attname for f in Unit._meta.concrete_fields]
+    LN_COLUMNS = ["id", "gln", "unit_id", "region_id", "from_date", "to_date", "status_present"]
+
+    def __init__(self):
+        self.entity_types = {row.pk: row for row in EntityType.objects.all()}
+        self.owner_types = {row.pk: row for row in OwnerType.objects.all()}
+        self.regions = {row.pk: row for row in Region.objects.all()}
+        self.message_types = {row.pk: row for row in EdiMessageType.objects.all()}
+
+    def owner_trees(self, owner_ids, day):
+        units = []
+        for values in (Unit.objects.filter(owner_id__in=list(owner_ids)).order_by("owner_id", "sor_id")
+                       .values(*self.UNIT_COLUMNS)):
+            row = SimpleNamespace(**values)
+            row.pk = row.sor_id
+            row.entity_type = self.entity_types.get(row.entity_type_id)
+            row.owner_type = self.owner_types.get(row.owner_type_id)
+            units.append(row)
+        by_id = {u.sor_id: u for u in units}
+        lns = defaultdict(list)
+        by_ln = {}
+        for values in LocationNumber.objects.filter(unit_id__in=list(by_id)).values(*self.LN_COLUMNS):
+            ln = SimpleNamespace(**values)
+            ln.pk = ln.id
+            ln.region = self.regions.get(ln.region_id)
+            ln.message_types = []
+            lns[ln.unit_id].append(ln)
+            by_ln[ln.id] = ln
+        links = LocationNumberMessageType.objects.filter(location_number_id__in=list(by_ln)).values_list(
+            "location_number_id", "message_type_id")
+        for ln_id, type_id in links:
+            by_ln[ln_id].message_types.append(self.message_types[type_id])
+        return units, Resolver(by_id, lns, day)
+
+
 @register
 class CsvFormat:
     identifier = "csv"
@@ -145,9 +198,10 @@ class CsvFormat:
             edi = csv.writer(edi_fh, delimiter=";", lineterminator="\r\n")
             entity.writerow(ENTITY_COLUMNS)
             edi.writerow(EDI_COLUMNS)
+            light = _LightTrees()
             for start in range(0, len(owner_ids), OWNER_BATCH):
                 batch = owner_ids[start:start + OWNER_BATCH]
-                units, resolver = owner_tree(batch, snapshot_date, with_message_types=True)
+                units, resolver = light.owner_trees(batch, snapshot_date)
                 by_id = resolver.units
                 for unit in tree_order(units):
                     if not included_on(unit, snapshot_date):
@@ -163,7 +217,7 @@ class CsvFormat:
                     )
                     for ln in own_numbers:
                         counts["location_numbers"] += 1
-                        for message_type in sorted(ln.message_types.all(), key=lambda m: (m.standard, m.version_code)):
+                        for message_type in sorted(ln.message_types, key=lambda m: (m.standard, m.version_code)):
                             edi.writerow([ln.gln, excel_text(unit.sor_id), unit.name, message_type.standard,
                                           message_type.version_code, message_type.message_group,
                                           message_type.syntax])
