@@ -30,10 +30,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
-import shutil
 import time
-import uuid
-import zipfile
 from pathlib import Path
 
 from django.db.models import Q
@@ -351,27 +348,6 @@ def write_geolocations(out_dir: Path, day: dt.date) -> dict:
     return {"geolocation_rows": writer.rows}
 
 
-def make_complete_zip(members: dict[str, Path], zip_path: Path, day: dt.date) -> None:
-    """The zip of the members in MEMBERS order; a fixed member timestamp (the snapshot date) makes
-    its bytes, and so its checksum, depend on the content only."""
-    tmp = zip_path.with_name(f".{zip_path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in MEMBERS:
-                info = zipfile.ZipInfo(name, date_time=(day.year, day.month, day.day, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                info.file_size = members[name].stat().st_size  # plain headers below 4 GiB
-                with open(members[name], "rb") as src, archive.open(info, "w") as dst:
-                    shutil.copyfileobj(src, dst, 1024 * 1024)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, zip_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 @register
 class CompleteFormat:
     identifier = "complete"
@@ -401,7 +377,9 @@ class CompleteFormat:
             counts["step_seconds"][label] = round(time.monotonic() - started, 2)
         files = {name: out / name for name in MEMBERS}
         started = time.monotonic()
-        make_complete_zip(files, out / ZIP_NAME, snapshot_date)
+        from .publish import write_zip  # (publish imports this module's names)
+
+        write_zip([(name, files[name]) for name in MEMBERS], out / ZIP_NAME, snapshot_date)
         counts["step_seconds"][ZIP_NAME] = round(time.monotonic() - started, 2)
         files[ZIP_NAME] = out / ZIP_NAME
         if progress is not None:

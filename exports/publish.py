@@ -122,19 +122,25 @@ def sha256_file(path: Path) -> str:
 
 
 def make_zip(xml_path: Path, zip_path: Path, day: dt.date) -> None:
-    """Sor.zip holding Sor.xml; a fixed member timestamp (the snapshot date) makes the bytes,
-    and so the checksum/ETag, depend on the content only."""
+    """Sor.zip holding Sor.xml."""
+    write_zip([(ZIP_MEMBER, xml_path)], zip_path, day)
+
+
+def write_zip(members: list[tuple[str, Path]], zip_path: Path, day: dt.date) -> None:
+    """A zip of (member name, file) in the given order, written atomically. A fixed member
+    timestamp (the snapshot date) makes the bytes, and so the checksum/ETag, depend on the
+    content only; the size known up front lets zipfile write plain headers while the file allows
+    it (ZIP64 only past 4 GiB): some consumers' unzip code reads no ZIP64."""
     tmp = zip_path.with_name(f".{zip_path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        info = zipfile.ZipInfo(ZIP_MEMBER, date_time=(day.year, day.month, day.day, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        # The size known up front lets zipfile write plain headers while the file allows it
-        # (ZIP64 only past 4 GiB): some consumers' unzip code reads no ZIP64.
-        info.file_size = xml_path.stat().st_size
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive, \
-                open(xml_path, "rb") as src, archive.open(info, "w") as dst:
-            shutil.copyfileobj(src, dst, 1024 * 1024)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, path in members:
+                info = zipfile.ZipInfo(name, date_time=(day.year, day.month, day.day, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                info.file_size = path.stat().st_size
+                with open(path, "rb") as src, archive.open(info, "w") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
         fsync_file(tmp)
         os.replace(tmp, zip_path)
     finally:
