@@ -220,6 +220,7 @@ class UnitSpreadsheetAdminMixin(ImportExportMixin):
         context = super().init_request_context_data(request, form)
         context["title"] = gettext("Eksportér enheder som regneark")
         context["export_count"] = self.get_export_queryset(request).count()
+        context["sheet_can_import"] = self.has_import_permission(request)  # a guest is not told to import
         context["export_filtered"] = any(k not in ("o", "p") for k in request.GET)
         context["changelist_url"] = self._changelist_url() + (f"?{request.GET.urlencode()}" if request.GET else "")
         return context

@@ -183,6 +183,15 @@ def test_export_of_a_long_list_makes_no_query_per_unit(make_tree, sor_admin, dja
     assert len(csv_rows(response)) == 24
 
 
+def test_the_export_page_mentions_the_import_only_to_those_who_may_import(sor_admin, guest):
+    def help_text(user):
+        html = client_for(user).get(EXPORT_URL).content.decode()
+        return html.split('id="sor-export-help">')[1].split("</p>")[0]
+
+    assert "Importér rettelser" in help_text(sor_admin)
+    assert "Importér rettelser" not in help_text(guest) and "egne (ikke nedarvede)" in help_text(guest)
+
+
 def test_guest_may_export_but_not_import(make_tree, guest):
     make_tree()
     client = client_for(guest)
