@@ -150,8 +150,9 @@ class _LightTrees:
         self.message_types = {row.pk: row for row in EdiMessageType.objects.all()}
 
     def owner_trees(self, owner_ids, day):
+        owner_ids = list(owner_ids)
         units = []
-        for values in (Unit.objects.filter(owner_id__in=list(owner_ids)).order_by("owner_id", "sor_id")
+        for values in (Unit.objects.filter(owner_id__in=owner_ids).order_by("owner_id", "sor_id")
                        .values(*self.UNIT_COLUMNS)):
             row = SimpleNamespace(**values)
             row.pk = row.sor_id
@@ -161,14 +162,16 @@ class _LightTrees:
         by_id = {u.sor_id: u for u in units}
         lns = defaultdict(list)
         by_ln = {}
-        for values in LocationNumber.objects.filter(unit_id__in=list(by_id)).values(*self.LN_COLUMNS):
+        # By the owners' ids joined, not by a list of every unit's id: at national scale building and
+        # sending lists of thousands of ids per batch cost as much as reading the rows.
+        for values in LocationNumber.objects.filter(unit__owner_id__in=owner_ids).values(*self.LN_COLUMNS):
             ln = SimpleNamespace(**values)
             ln.pk = ln.id
             ln.region = self.regions.get(ln.region_id)
             ln.message_types = []
             lns[ln.unit_id].append(ln)
             by_ln[ln.id] = ln
-        links = LocationNumberMessageType.objects.filter(location_number_id__in=list(by_ln)).values_list(
+        links = LocationNumberMessageType.objects.filter(location_number__unit__owner_id__in=owner_ids).values_list(
             "location_number_id", "message_type_id")
         for ln_id, type_id in links:
             by_ln[ln_id].message_types.append(self.message_types[type_id])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -38,7 +39,7 @@ from registry.errors import DomainError, NotAllowed
 from registry.permissions import is_system
 from registry.selectors import changelog_position
 
-from . import activation, faults, gate, locks, publish, validate
+from . import activation, faults, gate, locks, parallel, publish, validate
 from .formats import get_format
 from .manifest import build_manifest
 from .models import ExportRun
@@ -254,13 +255,17 @@ class _Heartbeat:
 
 @contextlib.contextmanager
 def snapshot():
-    """One consistent, read-only view of the register for every format and the manifest."""
+    """One consistent, read-only view of the register for every format and the manifest. Yields
+    the snapshot's exported id, which other connections can adopt (`exports.parallel`), or None
+    when this runs inside a caller's transaction (whose uncommitted rows no other connection sees)."""
     outermost = not connection.in_atomic_block
     with transaction.atomic():
+        shared = None
         if outermost:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
+            shared = parallel.export_snapshot()
+        yield shared
 
 
 def execute_run(run_id: int, *, task_id: str = "") -> dict:
@@ -333,10 +338,12 @@ def _chain(run: ExportRun, heartbeat: _Heartbeat) -> None:
         log.flush("staging_dir", "counts")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        files_dir, manifest = _build(run, staging, day, formats, log, heartbeat)
+        files_dir, manifest, checked, invalid = _build(run, staging, day, formats, log, heartbeat)
 
         _set_step(run, log, "validate")
-        run.counts["checks"] = validate.validate_directory(files_dir, day, manifest)
+        if invalid:
+            raise validate.ExportInvalid(invalid[0])
+        run.counts["checks"] = {**checked, **validate.validate_directory(files_dir, day, manifest, skip=set(checked))}
         run.files = publish.seal(files_dir)
         run.counts["units"] = len(manifest["units"])
         log(_("Filerne er kontrolleret: %(names)s.") % {"names": ", ".join(sorted(run.files))})
@@ -371,38 +378,62 @@ def _chain(run: ExportRun, heartbeat: _Heartbeat) -> None:
 
 
 def _build(run: ExportRun, staging: Path, day: dt.date, formats: list[str], log: _RunLog,
-           heartbeat: _Heartbeat) -> tuple[Path, dict]:
+           heartbeat: _Heartbeat) -> tuple[Path, dict, dict, list]:
+    """Render the formats into staging/publish with the manifest. Returns (directory, manifest,
+    the per-file checks already run by parallel builders, their failures)."""
     out = staging / "publish"
     work = staging / "work"
     out.mkdir()
     produced: dict[str, str] = {}
+    checked: dict[str, dict] = {}
+    invalid: list[str] = []
 
     def progress_for(identifier):
         def progress(done=None, total=None, *_args, **_kwargs):
             heartbeat.progress = f"{identifier}: {done}/{total}" if total else f"{identifier}: {done}"
         return progress
 
-    with snapshot():
+    created_at = timezone.now()  # one creation time for every file of the run
+    with snapshot() as shared:
         run.changelog_position = changelog_position()
         manifest = build_manifest(day)
         manifest["changelog_position"] = run.changelog_position
-        for identifier in formats:
-            fmt = get_format(identifier)
-            target = work / identifier
-            target.mkdir(parents=True)
-            started = time.monotonic()
-            result = fmt.render(day, target, progress=progress_for(identifier))
-            seconds = round(time.monotonic() - started, 3)
+
+        def take(identifier, result):
             for name, path in result["files"].items():
                 public = publish.published_name(identifier, name)
                 if public in produced:
                     raise RuntimeError(f"{identifier} and {produced[public]} both produce {public}")
                 os.replace(path, out / public)
                 produced[public] = identifier
-            run.counts[identifier] = {**result.get("counts", {}), "seconds": seconds}
+            run.counts[identifier] = {**result.get("counts", {}), "seconds": result["seconds"]}
             log(_("%(fmt)s bygget på %(s).1f s: %(files)s") % {
-                "fmt": identifier, "s": seconds, "files": ", ".join(publish.published_name(identifier, n)
-                                                                    for n in result["files"])})
+                "fmt": identifier, "s": result["seconds"], "files": ", ".join(publish.published_name(identifier, n)
+                                                                              for n in result["files"])})
+
+        if shared and parallel.jobs() > 1 and len(formats) > 1:
+            manifest_path = staging / "manifest.json"
+            manifest_path.write_text(json.dumps(manifest))
+
+            def tick(running):
+                heartbeat.progress = ", ".join(running)
+
+            results = parallel.build_parts(formats=formats, day=day, work=work, snapshot_id=shared,
+                                           manifest_path=manifest_path, created_at=created_at,
+                                           on_tick=tick, on_done=take)
+            for identifier in formats:
+                checked.update(results[identifier]["checks"])
+                if results[identifier]["invalid"]:
+                    invalid.append(results[identifier]["invalid"])
+        else:
+            for identifier in formats:
+                fmt = get_format(identifier)
+                target = work / identifier
+                target.mkdir(parents=True)
+                started = time.monotonic()
+                extra = {"created_at": created_at} if identifier in ("v1", "v2") else {}
+                result = fmt.render(day, target, progress=progress_for(identifier), **extra)
+                take(identifier, {**result, "seconds": round(time.monotonic() - started, 3)})
         faults.checkpoint("build")
     shutil.rmtree(work, ignore_errors=True)
     if "Sor.xml" in produced:
@@ -417,7 +448,7 @@ def _build(run: ExportRun, staging: Path, day: dt.date, formats: list[str], log:
         if path.is_file() and not path.name.startswith(".")
     }
     publish.write_manifest(out, manifest)
-    return out, manifest
+    return out, manifest, checked, invalid
 
 
 def _publish(run: ExportRun, log: _RunLog) -> None:

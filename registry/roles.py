@@ -58,13 +58,14 @@ def sync_roles() -> dict[str, int]:
         ),
         SUPPORT: _perms(
             _view("registry"), _view("exports"),
-            Q(content_type__app_label="registry", codename__in=["change_unit", "edit_contact_data", "all_regions"]),
+            Q(content_type__app_label="registry", codename__in=["change_unit", "edit_contact_data", "all_regions",
+                                                                      "add_changeset", "change_changeset"]),
         ),
         REGIONAL: _perms(
             _view("registry"), _view("exports"),
             Q(content_type__app_label="registry", codename__in=[
                 "add_unit", "change_unit", "edit_contact_data", "edit_register_data", "close_unit",
-                "add_locationnumber", "change_locationnumber",
+                "add_locationnumber", "change_locationnumber", "add_changeset", "change_changeset",
             ]),
         ),
         GUEST: _perms(_view("registry"), _view("exports")),

@@ -118,6 +118,8 @@ EXPORT_GATE_MAX_SIZE_CHANGE = env_float("SOR_GATE_MAX_SIZE_CHANGE", 0.05)
 EXPORT_FORMATS = env_list("SOR_EXPORT_FORMATS", "v2,v1,csv,complete")
 EXPORT_RUN_HEARTBEAT_SECONDS = env_float("SOR_EXPORT_HEARTBEAT_SECONDS", 15)
 EXPORT_RUN_MAX_ATTEMPTS = env_int("SOR_EXPORT_MAX_ATTEMPTS", 3)
+# Formats of a run built at once, each in its own process reading the run's snapshot (1: in line).
+EXPORT_BUILD_JOBS = env_int("SOR_EXPORT_JOBS", 2)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:63799/0")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)

@@ -28,11 +28,9 @@ def location_codes() -> dict:
 
 def test_database_url() -> str:
     """The URL of the test database, for processes started by a test (a worker, concurrent writers)."""
-    from django.db import connection
+    from exports.parallel import connection_url
 
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    return connection_url()
 
 
 test_database_url.__test__ = False  # a helper, not a test

@@ -1,3 +1,4 @@
+from .changesets import Change, ChangeSet, ChangeSetEvent, ChangeSetStatus, Risk
 from .codes import (
     ClinicalSpeciality,
     CodeList,
@@ -22,7 +23,11 @@ from .units import ADDRESS_FIELDS, ADDRESS_KINDS, Level, LocationMode, Unit
 __all__ = [
     "ADDRESS_FIELDS",
     "ADDRESS_KINDS",
+    "Change",
     "ChangeEvent",
+    "ChangeSet",
+    "ChangeSetEvent",
+    "ChangeSetStatus",
     "ClinicalSpeciality",
     "CodeList",
     "EdiAdministrator",
@@ -42,6 +47,7 @@ __all__ = [
     "OwnerType",
     "PostalDistrict",
     "Region",
+    "Risk",
     "SpecialityType",
     "StaffProfile",
     "SystemSupplier",

@@ -146,3 +146,49 @@ def location_number_close(*, actor, reason: str, origin: str = Origin.ADMIN, loc
             unit.updated_at_date = today()
             unit.save()
         return ln
+
+
+@transaction.atomic
+def location_number_move(*, actor, reason: str, origin: str = Origin.ADMIN, location_number: LocationNumber | int,
+                         to_unit: Unit | int, holder_after: str = LocationMode.NONE,
+                         from_date: dt.date | None = None) -> LocationNumber:
+    """Move an active location number, with its message types, to another unit, which then has it
+    as its own. Afterwards the former holder has no number (`holder_after="none"`, the default:
+    nobody chose to reroute its messages) or inherits one from its parent (`"inherited"`), unless
+    it still has another own number valid today or later."""
+    if holder_after not in (LocationMode.NONE, LocationMode.INHERITED):
+        raise DomainError(_("Efter flytningen har den tidligere ejer intet nummer (none) eller arver (inherited), "
+                            "ikke %(v)r.") % {"v": holder_after})
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        ln = LocationNumber.objects.select_for_update().select_related("unit").get(pk=getattr(location_number, "pk", location_number))
+        receiver = Unit.objects.select_for_update().get(pk=getattr(to_unit, "pk", to_unit))
+        holder = Unit.objects.select_for_update().get(pk=ln.unit_id)
+        if receiver.pk == holder.pk:
+            raise DomainError(_("Lokationsnummer %(gln)s ligger allerede på %(unit)s.") % {"gln": ln.gln, "unit": holder})
+        if ln.to_date is not None and ln.to_date < today():
+            raise ValidationFailed({"gln": [_("Lokationsnummer %(gln)s er lukket og kan ikke flyttes.") % {"gln": ln.gln}]})
+        if receiver.to_date is not None and receiver.to_date < today():
+            raise ValidationFailed({"unit": [_("%(unit)s er lukket og kan ikke få et lokationsnummer.") % {"unit": receiver}]})
+        check_unit_change(actor, holder, ["location_mode"])
+        check_unit_change(actor, receiver, ["location_mode"])
+        ln.unit = receiver
+        if from_date is not None:
+            ln.from_date = from_date
+        ln.updated_at_date = today()
+        ln.version += 1
+        ln.save()
+        if receiver.location_mode != LocationMode.OWN:
+            receiver.location_mode = LocationMode.OWN
+            receiver.version += 1
+            receiver.updated_at_date = today()
+            receiver.save()
+        still_own = holder.location_numbers.filter(Q(to_date__isnull=True) | Q(to_date__gte=today())).exists()
+        if not still_own and holder.location_mode == LocationMode.OWN:
+            if holder_after == LocationMode.INHERITED and holder.parent_id is None:
+                raise ValidationFailed({"location_mode": [
+                    _("%(unit)s har ingen overordnet enhed at arve et lokationsnummer fra.") % {"unit": holder}]})
+            holder.location_mode = holder_after
+            holder.version += 1
+            holder.updated_at_date = today()
+            holder.save()
+        return ln

@@ -187,11 +187,14 @@ def _conflict(locked: Unit) -> ConflictError:
 @transaction.atomic
 def unit_update(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, changes: dict,
                 expected_version: int | None = None, override_warnings: bool = False,
-                strict: bool = True, touch: bool = True) -> Unit:
+                strict: bool = True, touch: bool = True, from_date: dt.date | None = None) -> Unit:
     """Change a unit's own values. Writes nothing (no history row) when nothing changes.
 
     `expected_version` is the version the editor saw; a different current version means someone
-    else saved in between and raises ConflictError. `touch` sets SorStatus UpdatedAt to today."""
+    else saved in between and raises ConflictError. `touch` sets SorStatus UpdatedAt to today.
+    `from_date` is the FromDate of the new version when something changes (a change-set's
+    effective date): a consequence of the change, not a field the actor edits, so the actor's
+    role is checked for the other fields only."""
     with audit_context(actor=actor, reason=reason, origin=origin):
         pk = getattr(unit, "pk", unit)
         locked = Unit.objects.select_for_update().get(pk=pk)
@@ -202,6 +205,8 @@ def unit_update(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | 
         if not changed:
             return locked
         check_unit_change(actor, locked, [k[:-3] if k.endswith("_id") else k for k in changed])
+        if from_date is not None and "from_date" not in changed:
+            changed["from_date"] = from_date
         if "region_id" in changed and region_scope(actor) is not None:
             check_region(actor, changed["region_id"])
         old_provider = locked.provider_number
@@ -241,6 +246,11 @@ def unit_close(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | i
             Unit.objects.select_for_update().filter(ancestors__contains=[locked.sor_id])
             .exclude(to_date__lte=to_date).order_by("sor_id")
         )
+        later = [u for u in open_below if u.from_date > to_date]
+        if later and include_descendants:
+            raise ValidationFailed({"to_date": [
+                _("Lukkedatoen %(date)s ligger før %(unit)s under enheden blev gældende (%(from)s); vælg en senere "
+                  "lukkedato.") % {"date": _day(to_date), "unit": later[0], "from": _day(later[0].from_date)}]})
         if open_below and not include_descendants:
             names = ", ".join(str(u) for u in open_below[:5]) + (" …" if len(open_below) > 5 else "")
             raise ValidationFailed({"to_date": [

@@ -1,0 +1,558 @@
+"""Change-set services: create, add, preview, submit, approve, reject, cancel, apply.
+
+The admin, the command line (`manage.py sor_changeset`), correction requests and duplicate
+merges call these; nothing else writes a change-set. Applying a set is one operation (kind
+`change_set`, provenance {"change_set": id, "name": …}) in one transaction: all or nothing.
+
+Preview and validation apply the set for real inside a transaction that is always rolled back
+(the way the admin's forms ask the services, ADR 0007): every change is checked by the same
+service code against the register as it will stand after the changes before it, and the
+effective values and the v2 file records of the affected owner trees are read before and after.
+Nothing of it is committed; the only trace is SOR-IDs a new unit took from the sequence.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..audit import Origin, audit_context
+from ..errors import DomainError, NotAllowed, ValidationFailed
+from ..models import (
+    Change,
+    ChangeSet,
+    ChangeSetEvent,
+    ChangeSetStatus,
+    OperationKind,
+    Risk,
+    Unit,
+)
+from ..permissions import is_system
+from .types import TYPES, ApplyContext
+
+S = ChangeSetStatus
+CSV_HEADER = ["change", "sor_id", "target", "field", "value"]
+EVENT = "registry.changeset."
+
+
+class ChangeRowsInvalid(DomainError):
+    """Rows of a changes file that cannot become changes: `errors` is [{"row": n, "message": …}]
+    (row 1 is the header). Nothing was created or added."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__("; ".join(_("række %(row)d: %(message)s") % e for e in errors[:10]))
+
+
+def today() -> dt.date:
+    return timezone.localdate()
+
+
+def is_sor_admin(actor) -> bool:
+    return is_system(actor) or actor.is_superuser or actor.has_perm("registry.approve_changeset")
+
+
+def _event(cs: ChangeSet, code: str, actor, note: str = "", **data) -> None:
+    ChangeSetEvent.objects.create(changeset=cs, code=EVENT + code, actor=actor if getattr(actor, "pk", None) else None,
+                                  note=note, data=data)
+
+
+def _locked(changeset) -> ChangeSet:
+    return ChangeSet.objects.select_for_update().get(pk=getattr(changeset, "pk", changeset))
+
+
+def _require(cs: ChangeSet, *statuses) -> None:
+    if cs.status not in statuses:
+        raise DomainError(_("Ændringssæt %(id)s er %(status)s; det kan kun ske for et sæt, der er %(wanted)s.")
+                          % {"id": cs.pk, "status": cs.get_status_display(),
+                             "wanted": _(" eller ").join(str(S(s).label) for s in statuses)})
+
+
+# -- reading changes --------------------------------------------------------------------------------
+
+def parse_changes_csv(data: bytes | str) -> list[dict]:
+    """The rows of a changes file (semicolon-separated UTF-8, a BOM accepted, header
+    change;sor_id;target;field;value), each with its row number. Raises ChangeRowsInvalid."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ChangeRowsInvalid([{"row": 0, "message": _("Filen er ikke UTF-8: %(e)s") % {"e": exc}}]) from None
+    data = data.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(data), delimiter=";")
+    header = [h.strip().lower() for h in next(reader, [])]
+    if header != CSV_HEADER:
+        raise ChangeRowsInvalid([{"row": 1, "message": _("Overskriften skal være %(want)s, ikke %(got)s.")
+                                  % {"want": ";".join(CSV_HEADER), "got": ";".join(header) or _("(tom)")}}])
+    rows = []
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(CSV_HEADER):
+            rows.append({"row": number, "error": _("%(n)d felter; der skal være %(want)d.")
+                         % {"n": len(cells), "want": len(CSV_HEADER)}})
+            continue
+        rows.append({"row": number, **{k: v.strip() if k != "value" else v for k, v in zip(CSV_HEADER, cells, strict=True)}})
+    return rows
+
+
+def expand_rows(rows: list[dict]):
+    """Rows → concrete changes. Every row is read; any bad row raises ChangeRowsInvalid with all of them."""
+    concrete, errors = [], []
+    for row in rows:
+        if "error" in row:
+            errors.append({"row": row["row"], "message": row["error"]})
+            continue
+        kind = row["change"].strip()
+        change_type = TYPES.get(kind)
+        if change_type is None:
+            errors.append({"row": row["row"], "message": _("Ukendt ændringstype %(k)r (kendte: %(known)s).")
+                           % {"k": kind, "known": ", ".join(sorted(TYPES))}})
+            continue
+        try:
+            concrete.extend(change_type.expand(row))
+        except DomainError as exc:
+            errors.append({"row": row["row"], "message": str(exc)})
+    if errors:
+        raise ChangeRowsInvalid(errors)
+    return concrete
+
+
+def _store(cs: ChangeSet, concrete) -> int:
+    start = (cs.changes.order_by("-position").values_list("position", flat=True).first() or 0) + 1
+    Change.objects.bulk_create([
+        Change(changeset=cs, position=start + i, kind=c.kind, unit_id=c.unit_id, target=c.target, field=c.field,
+               value=c.value, base_version=c.base_version, description=c.description, group=c.group)
+        for i, c in enumerate(concrete)])
+    return len(concrete)
+
+
+def _check_effective(actor, effective: dt.date) -> None:
+    if effective < today() and not is_sor_admin(actor):
+        raise NotAllowed(_("Et ændringssæt med en dato i fortiden (%(d)s) er en rettelse af det publicerede; "
+                           "kun en SOR-administrator må oprette det.") % {"d": effective.strftime("%d-%m-%Y")})
+
+
+def _check_may_propose(actor) -> None:
+    if not (is_system(actor) or actor.is_superuser or actor.has_perm("registry.add_changeset")):
+        raise NotAllowed(_("Du må ikke oprette ændringssæt."))
+
+
+@transaction.atomic
+def changeset_create(*, actor, name: str, reason: str, effective_date: dt.date | None = None,
+                     rows: list[dict] | None = None) -> ChangeSet:
+    """A new draft, with the changes of `rows` (see parse_changes_csv); a bad row creates nothing."""
+    _check_may_propose(actor)
+    name, reason = (name or "").strip(), (reason or "").strip()
+    if not name or not reason:
+        raise ValidationFailed({"name" if not name else "reason": [_("Skal udfyldes.")]})
+    effective = effective_date or today()
+    _check_effective(actor, effective)
+    concrete = expand_rows(rows or [])
+    cs = ChangeSet.objects.create(name=name, reason=reason, effective_date=effective,
+                                  author=actor if getattr(actor, "pk", None) else None)
+    n = _store(cs, concrete)
+    cs.risk = set_risk(cs)
+    cs.save(update_fields=["risk"])
+    _event(cs, "created", actor, changes=n)
+    return cs
+
+
+@transaction.atomic
+def changeset_add(*, actor, changeset, rows: list[dict]) -> ChangeSet:
+    cs = _locked(changeset)
+    _require(cs, S.DRAFT)
+    if not is_system(actor) and cs.author_id != actor.pk and not is_sor_admin(actor):
+        raise NotAllowed(_("Kun forfatteren eller en SOR-administrator kan tilføje ændringer til sættet."))
+    n = _store(cs, expand_rows(rows))
+    cs.risk = set_risk(cs)
+    cs.save(update_fields=["risk"])
+    _event(cs, "changes_added", actor, changes=n)
+    return cs
+
+
+def set_risk(cs: ChangeSet) -> str:
+    """The highest risk of the set's changes (the policy table: `types.RISK_POLICY`)."""
+    for change in cs.changes.all():
+        if TYPES[change.kind].risk(change) == Risk.HIGH:
+            return Risk.HIGH
+    return Risk.LOW
+
+
+# -- applying (for real, or on trial) ---------------------------------------------------------------
+
+def _stale(cs: ChangeSet) -> list[dict]:
+    """Changes whose unit or number changed since they were drafted."""
+    out = []
+    for change in cs.changes.all():
+        if change.base_version is None:
+            continue
+        current = TYPES[change.kind].current_version(change)
+        if current != change.base_version:
+            out.append({"change": change.position, "unit": str(change.unit_id or change.target),
+                        "message": _("Ændring %(n)d (%(d)s): enheden er ændret, siden ændringen blev lavet "
+                                     "(version %(then)s, nu %(now)s). Lav ændringen igen.")
+                        % {"n": change.position, "d": change.description, "then": change.base_version,
+                           "now": current if current is not None else "–"}})
+    return out
+
+
+def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool) -> None:
+    """Apply every change in order inside the set's operation. Raises _ChangeFailed naming the
+    change and the unit at the first refusal."""
+    ctx = ApplyContext(actor=actor, reason=f"{cs.name}: {cs.reason}", effective=cs.effective_date,
+                       origin=Origin.COMMAND if is_system(actor) else Origin.ADMIN)
+    with audit_context(actor=actor, reason=ctx.reason, origin=ctx.origin, kind=OperationKind.CHANGE_SET,
+                       provenance={"change_set": cs.pk, "name": cs.name}) as audit:
+        for run in _runs(cs.changes.all()):
+            change = run[0]
+            change_type = TYPES[change.kind]
+            try:
+                if record_inverse:
+                    for item in run:
+                        Change.objects.filter(pk=item.pk).update(inverse=change_type.inverse(item))
+                if len(run) > 1:
+                    change_type.apply_many(run, ctx)
+                else:
+                    change_type.apply(change, ctx)
+            except DomainError as exc:
+                raise _ChangeFailed(change, exc) from exc
+            except IntegrityError as exc:  # a database rule no service check caught: still named
+                raise _ChangeFailed(change, DomainError(str(exc).splitlines()[0])) from exc
+    return audit.op.pk
+
+
+def _runs(changes):
+    """The changes in order, consecutive `set` changes of one unit together."""
+    run = []
+    for change in changes:
+        if run and change.kind == "set" and run[-1].kind == "set" and change.unit_id == run[-1].unit_id:
+            run.append(change)
+            continue
+        if run:
+            yield run
+        run = [change]
+    if run:
+        yield run
+
+
+class _ChangeFailed(DomainError):
+    def __init__(self, change: Change, exc: DomainError):
+        self.change = change
+        self.cause = exc
+        detail = exc
+        if isinstance(exc, ValidationFailed):
+            detail = "; ".join(f"{m}" for msgs in {**exc.warnings, **exc.errors}.values() for m in msgs)
+        self.message = _("Ændring %(n)d (%(d)s), SOR-ID %(unit)s: %(e)s") % {
+            "n": change.position, "d": change.description, "unit": change.unit_id or change.target, "e": detail}
+        super().__init__(self.message)
+
+    def as_dict(self):
+        return {"change": self.change.position, "unit": str(self.change.unit_id or self.change.target),
+                "message": self.message}
+
+
+class _Rollback(Exception):
+    pass
+
+
+def validate(cs: ChangeSet, *, observe=None) -> list[dict]:
+    """Every problem of the set as it would be applied now, nothing written: stale changes, then
+    the first change a service refuses. `observe()` runs after the last change, inside the
+    transaction that is rolled back (the preview reads the register "after" there)."""
+    errors = _stale(cs)
+    if errors:
+        return errors
+    try:
+        with transaction.atomic():
+            _run_changes(cs, None, record_inverse=False)
+            if observe is not None:
+                observe()
+            raise _Rollback
+    except _ChangeFailed as exc:
+        errors.append(exc.as_dict())
+    except _Rollback:
+        pass
+    return errors
+
+
+def _owners_of(unit_ids) -> set[int]:
+    return set(Unit.objects.filter(sor_id__in=list(unit_ids)).values_list("owner_id", flat=True))
+
+
+def _effective(owner_ids, day) -> dict[int, dict]:
+    """Per unit of the owner trees: what routes its messages and where it sits."""
+    from ..selectors import owner_tree
+
+    units, resolver = owner_tree(owner_ids, day, with_message_types=True)
+    out = {}
+    for unit in units:
+        values = resolver.all(unit)
+        ln = values["location_number"].value
+        institution = unit.sor_id if unit.level == "SI" else (unit.ancestors[1] if len(unit.ancestors) > 1 else None)
+        out[unit.sor_id] = {
+            "location_number": ln.gln if ln is not None else None,
+            "message_types": sorted(mt.code for mt in ln.message_types.all()) if ln is not None else [],
+            "postal": values["postal"].value, "visiting": values["visiting"].value,
+            "activity": values["activity"].value, "virtual": values["virtual"].value,
+            "owner": unit.owner_id, "institution": institution, "region": unit.region_id,
+            "name": unit.name, "entity_type": unit.entity_type_id, "parent": unit.parent_id,
+            "closed": unit.to_date is not None and unit.to_date < day,
+        }
+    return out
+
+
+def _v2_records(owner_ids, day) -> dict[int, bytes]:
+    """The v2 file's record of each unit of the owner trees (its own element and location
+    numbers, without the units below), as the daily file for `day` writes it."""
+    from lxml import etree
+
+    from exports.xml.builder import SorXmlBuilder
+    from exports.xml.formats import _batch
+    from exports.xml.source import code_maps
+
+    owner_ids = sorted(owner_ids)
+    if not owner_ids:
+        return {}
+    buffer = io.BytesIO()
+    builder = SorXmlBuilder(buffer, "v2", day, code_maps())
+    builder.header(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    owners, children, lns, _n = _batch(owner_ids)
+    for owner in owners:
+        builder.owner(owner, children, lns)
+    builder.close()
+    root = etree.fromstring(buffer.getvalue())
+    wrappers = {"InstitutionOwnerEntity", "HealthInstitutionEntity", "OrganizationalUnitEntity"}
+    out = {}
+    for element in root.iter():
+        if not isinstance(element.tag, str) or etree.QName(element).localname not in wrappers:
+            continue
+        record = etree.Element(element.tag)
+        sor_id = None
+        for child in element:
+            if etree.QName(child).localname in wrappers:
+                continue
+            record.append(_copy(child))
+            if sor_id is None:
+                for item in child.iter():
+                    if isinstance(item.tag, str) and etree.QName(item).localname == "SorIdentifier":
+                        sor_id = int(item.text)
+                        break
+        if sor_id is not None:
+            out[sor_id] = etree.tostring(record, method="c14n")
+    return out
+
+
+def _copy(element):
+    import copy
+
+    return copy.deepcopy(element)
+
+
+def preview(changeset, *, with_records: bool = True) -> dict:
+    """What applying the set now would do, without writing: for every unit whose effective values
+    change (descendants included) their before and after; the units whose routing changes; the
+    v2 records of the daily file for the effective date that change; and the errors."""
+    cs = ChangeSet.objects.get(pk=getattr(changeset, "pk", changeset))
+    day = max(cs.effective_date, today())
+    touched = set()
+    for change in cs.changes.all():
+        touched.update(TYPES[change.kind].touched(change))
+    owners = _owners_of(touched)
+    before = _effective(owners, day)
+    records_before = _v2_records(owners, day) if with_records else {}
+    seen = {}
+
+    def observe():
+        seen["after"] = _effective(owners, day)
+        seen["records"] = _v2_records(owners, day) if with_records else {}
+
+    errors = validate(cs, observe=observe)
+    after = seen.get("after", before)
+    records_after = seen.get("records", records_before)
+    units = []
+    routing = []
+    for sor_id in sorted(set(before) | set(after)):
+        old, new = before.get(sor_id), after.get(sor_id)
+        if old == new:
+            continue
+        diff = {key: {"before": (old or {}).get(key), "after": (new or {}).get(key)}
+                for key in sorted(set(old or {}) | set(new or {})) if (old or {}).get(key) != (new or {}).get(key)}
+        units.append({"sor_id": str(sor_id), "name": (new or old)["name"], "changes": diff})
+        if "location_number" in diff or "message_types" in diff:
+            routing.append(str(sor_id))
+    changed_records = sorted(str(s) for s in set(records_before) | set(records_after)
+                             if records_before.get(s) != records_after.get(s))
+    return {
+        "id": str(cs.pk), "status": cs.status, "effective_date": cs.effective_date.isoformat(),
+        "affected": [u["sor_id"] for u in units], "routing_changed": routing,
+        "file_records_changed": len(changed_records), "file_records": changed_records,
+        "units": units, "errors": errors,
+        "past_effective_date": cs.effective_date < today(),
+        "notes": [_("Datoen %(d)s ligger før i dag: sættet retter det registrerede, og filer, der allerede er "
+                    "publiceret, afviger fra registeret efter rettelsen.") % {"d": cs.effective_date.strftime("%d-%m-%Y")}]
+        if cs.effective_date < today() else [],
+    }
+
+
+# -- the workflow -----------------------------------------------------------------------------------
+
+def _may_make_edits(actor, cs: ChangeSet) -> bool:
+    """Whether the author's role may make every change of a (low-risk) set itself."""
+    if is_system(actor) or actor.is_superuser:
+        return True
+    from ..permissions import check_unit_change
+
+    try:
+        for change in cs.changes.all():
+            unit = Unit.objects.filter(pk=change.unit_id).first()
+            if unit is None:
+                return False
+            check_unit_change(actor, unit, [change.field] if change.field else ["name"])
+    except NotAllowed:
+        return False
+    return True
+
+
+def changeset_submit(*, actor, changeset) -> ChangeSet:
+    """Draft → submitted, after validation; a low-risk set whose author may make its edits is
+    approved by the policy at once (recorded as its approval)."""
+    with transaction.atomic():
+        cs = _locked(changeset)
+        _require(cs, S.DRAFT)
+        if not is_system(actor) and cs.author_id not in (None, actor.pk):
+            raise NotAllowed(_("Kun forfatteren kan indsende sættet."))
+        if not cs.changes.exists():
+            raise DomainError(_("Ændringssættet har ingen ændringer."))
+    errors = validate(cs)
+    if errors:
+        raise ValidationFailed({"__all__": [e["message"] for e in errors]})
+    with transaction.atomic():
+        cs = _locked(cs)
+        _require(cs, S.DRAFT)
+        cs.risk = set_risk(cs)
+        cs.status = S.SUBMITTED
+        _event(cs, "submitted", actor, risk=cs.risk)
+        if cs.risk == Risk.LOW and _may_make_edits(actor, cs):
+            cs.status = S.APPROVED
+            cs.approval = "policy"
+            _event(cs, "approved", actor, note=_("Lav risiko, og forfatteren må selv lave ændringerne (politik)."),
+                   approval="policy")
+        cs.save()
+    return cs
+
+
+@transaction.atomic
+def changeset_approve(*, actor, changeset, note: str = "") -> ChangeSet:
+    cs = _locked(changeset)
+    _require(cs, S.SUBMITTED)
+    if is_system(actor) or not is_sor_admin(actor):
+        raise NotAllowed(_("Kun en SOR-administrator kan godkende et ændringssæt."))
+    if cs.author_id == actor.pk:
+        raise NotAllowed(_("Du kan ikke godkende dit eget ændringssæt: en anden SOR-administrator skal godkende det."))
+    cs.status = S.APPROVED
+    cs.approved_by = actor
+    cs.approval = "person"
+    cs.save()
+    _event(cs, "approved", actor, note=note, approval="person")
+    return cs
+
+
+@transaction.atomic
+def changeset_reject(*, actor, changeset, note: str = "") -> ChangeSet:
+    cs = _locked(changeset)
+    _require(cs, S.SUBMITTED, S.APPROVED)
+    if is_system(actor) or not is_sor_admin(actor):
+        raise NotAllowed(_("Kun en SOR-administrator kan afvise et ændringssæt."))
+    if cs.author_id == actor.pk:
+        raise NotAllowed(_("Du kan ikke afvise dit eget ændringssæt; annullér det i stedet."))
+    cs.status = S.REJECTED
+    cs.status_reason = note
+    cs.save()
+    _event(cs, "rejected", actor, note=note)
+    return cs
+
+
+@transaction.atomic
+def changeset_cancel(*, actor, changeset, note: str = "") -> ChangeSet:
+    cs = _locked(changeset)
+    _require(cs, S.DRAFT, S.SUBMITTED, S.APPROVED)
+    if not is_system(actor) and cs.author_id != actor.pk and not is_sor_admin(actor):
+        raise NotAllowed(_("Kun forfatteren eller en SOR-administrator kan annullere sættet."))
+    cs.status = S.CANCELLED
+    cs.status_reason = note
+    cs.save()
+    _event(cs, "cancelled", actor, note=note)
+    return cs
+
+
+def changeset_apply(*, actor, changeset) -> ChangeSet:
+    """Approved → applied, as one operation, all or nothing. A refusal (a stale change, a rule
+    the register as it then stands breaks, the actor's rights) applies nothing and marks the set
+    failed with the reason naming the change and the unit."""
+    with transaction.atomic():
+        cs = _locked(changeset)
+        _require(cs, S.APPROVED)
+        if cs.effective_date > today():
+            raise DomainError(_("Sættet gælder fra %(d)s og kan gennemføres fra den dag.")
+                              % {"d": cs.effective_date.strftime("%d-%m-%Y")})
+        if not is_system(actor) and cs.approval == "policy" and cs.author_id != actor.pk and not is_sor_admin(actor):
+            raise NotAllowed(_("Sættet er godkendt efter politikken for forfatteren; kun forfatteren eller en "
+                               "SOR-administrator kan gennemføre det."))
+        failure = None
+        stale = _stale(cs)
+        if stale:
+            failure = stale[0]["message"]
+        else:
+            try:
+                with transaction.atomic():
+                    operation_id = _run_changes(cs, actor, record_inverse=True)
+            except _ChangeFailed as exc:
+                failure = exc.message
+        if failure is not None:
+            cs.status = S.FAILED
+            cs.status_reason = failure
+            cs.save()
+            _event(cs, "failed", actor, note=failure)
+        else:
+            cs.status = S.APPLIED
+            cs.applied_at = timezone.now()
+            cs.operation_id = operation_id
+            cs.save()
+            _event(cs, "applied", actor, operation=operation_id)
+    if failure is not None:
+        raise DomainError(failure)
+    return cs
+
+
+def waiting_for(user):
+    """Sets submitted by others that `user` may approve ("afventer min godkendelse")."""
+    if not is_sor_admin(user) or is_system(user):
+        return ChangeSet.objects.none()
+    return ChangeSet.objects.filter(status=S.SUBMITTED).exclude(author=user)
+
+
+def summary(cs: ChangeSet) -> dict:
+    """The set as the command line's --json prints it (ids as strings)."""
+    groups = defaultdict(int)
+    for change in cs.changes.all():
+        groups[change.kind] += 1
+    return {
+        "id": str(cs.pk), "name": cs.name, "reason": cs.reason, "status": cs.status, "risk": cs.risk,
+        "effective_date": cs.effective_date.isoformat(), "author": cs.author.username if cs.author else None,
+        "approved_by": cs.approved_by.username if cs.approved_by else None, "approval": cs.approval,
+        "status_reason": cs.status_reason, "operation": str(cs.operation_id) if cs.operation_id else None,
+        "changes": [{"n": c.position, "change": c.kind, "sor_id": str(c.unit_id) if c.unit_id else None,
+                     "target": c.target, "field": c.field, "value": c.value, "description": c.description}
+                    for c in cs.changes.all()],
+        "counts": dict(groups),
+        "timeline": [{"event": e.code, "by": e.actor.username if e.actor else None,
+                      "at": timezone.localtime(e.at).isoformat(timespec="seconds"), "note": e.note}
+                     for e in cs.events.select_related("actor")],
+    }
