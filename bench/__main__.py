@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 
-SECTIONS = ["admin", "exports", "sheets", "chain"]
+SECTIONS = ["admin", "exports", "sheets", "chain", "changesets"]
 
 
 def main(argv=None):

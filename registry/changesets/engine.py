@@ -34,7 +34,8 @@ from ..models import (
     Unit,
 )
 from ..permissions import is_system
-from .types import TYPES, ApplyContext
+from ..services.units import UnitChangeRefused, unit_update_many
+from .types import TYPES, ApplyContext, lookups, prefetch_units
 
 S = ChangeSetStatus
 CSV_HEADER = ["change", "sor_id", "target", "field", "value"]
@@ -105,23 +106,29 @@ def parse_changes_csv(data: bytes | str) -> list[dict]:
 def expand_rows(rows: list[dict]):
     """Rows → concrete changes. Every row is read; any bad row raises ChangeRowsInvalid with all of them."""
     concrete, errors = [], []
-    for row in rows:
-        if "error" in row:
-            errors.append({"row": row["row"], "message": row["error"]})
-            continue
-        kind = row["change"].strip()
-        change_type = TYPES.get(kind)
-        if change_type is None:
-            errors.append({"row": row["row"], "message": _("Ukendt ændringstype %(k)r (kendte: %(known)s).")
-                           % {"k": kind, "known": ", ".join(sorted(TYPES))}})
-            continue
-        try:
-            concrete.extend(change_type.expand(row))
-        except DomainError as exc:
-            errors.append({"row": row["row"], "message": str(exc)})
+    with lookups():
+        prefetch_units(sorted({int(r["sor_id"]) for r in rows if r.get("sor_id", "").isdigit()}))
+        for row in rows:
+            _expand_row(row, concrete, errors)
     if errors:
         raise ChangeRowsInvalid(errors)
     return concrete
+
+
+def _expand_row(row: dict, concrete: list, errors: list) -> None:
+    if "error" in row:
+        errors.append({"row": row["row"], "message": row["error"]})
+        return
+    kind = row["change"].strip()
+    change_type = TYPES.get(kind)
+    if change_type is None:
+        errors.append({"row": row["row"], "message": _("Ukendt ændringstype %(k)r (kendte: %(known)s).")
+                       % {"k": kind, "known": ", ".join(sorted(TYPES))}})
+        return
+    try:
+        concrete.extend(change_type.expand(row))
+    except DomainError as exc:
+        errors.append({"row": row["row"], "message": str(exc)})
 
 
 def _store(cs: ChangeSet, concrete) -> int:
@@ -189,11 +196,18 @@ def set_risk(cs: ChangeSet) -> str:
 
 def _stale(cs: ChangeSet) -> list[dict]:
     """Changes whose unit or number changed since they were drafted."""
+    changes = list(cs.changes.all())
+    by_unit = [c for c in changes if c.base_version is not None and TYPES[c.kind].versioned_by_unit]
+    versions = {}
+    ids = sorted({c.unit_id for c in by_unit})
+    for start in range(0, len(ids), 5000):
+        versions.update(Unit.objects.filter(pk__in=ids[start:start + 5000]).values_list("sor_id", "version"))
     out = []
-    for change in cs.changes.all():
+    for change in changes:
         if change.base_version is None:
             continue
-        current = TYPES[change.kind].current_version(change)
+        change_type = TYPES[change.kind]
+        current = versions.get(change.unit_id) if change_type.versioned_by_unit else change_type.current_version(change)
         if current != change.base_version:
             out.append({"change": change.position, "unit": str(change.unit_id or change.target),
                         "message": _("Ændring %(n)d (%(d)s): enheden er ændret, siden ændringen blev lavet "
@@ -203,24 +217,26 @@ def _stale(cs: ChangeSet) -> list[dict]:
     return out
 
 
-def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool) -> None:
-    """Apply every change in order inside the set's operation. Raises _ChangeFailed naming the
-    change and the unit at the first refusal."""
+def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool) -> int:
+    """Apply every change in order inside the set's operation; returns the operation's id.
+    Raises _ChangeFailed naming the change and the unit at the first refusal."""
     ctx = ApplyContext(actor=actor, reason=f"{cs.name}: {cs.reason}", effective=cs.effective_date,
                        origin=Origin.COMMAND if is_system(actor) else Origin.ADMIN)
-    with audit_context(actor=actor, reason=ctx.reason, origin=ctx.origin, kind=OperationKind.CHANGE_SET,
-                       provenance={"change_set": cs.pk, "name": cs.name}) as audit:
+    with lookups(), audit_context(actor=actor, reason=ctx.reason, origin=ctx.origin, kind=OperationKind.CHANGE_SET,
+                                  provenance={"change_set": cs.pk, "name": cs.name}) as audit:
         for run in _runs(cs.changes.all()):
             change = run[0]
             change_type = TYPES[change.kind]
             try:
+                if change_type.fieldwise:
+                    _apply_fieldwise(run, ctx, record_inverse=record_inverse)
+                    continue
                 if record_inverse:
-                    for item in run:
-                        Change.objects.filter(pk=item.pk).update(inverse=change_type.inverse(item))
-                if len(run) > 1:
-                    change_type.apply_many(run, ctx)
-                else:
-                    change_type.apply(change, ctx)
+                    Change.objects.filter(pk=change.pk).update(inverse=change_type.inverse(change))
+                change_type.apply(change, ctx)
+            except UnitChangeRefused as exc:
+                failed = next(c for c in run if c.unit_id == exc.unit.pk)
+                raise _ChangeFailed(failed, exc.cause) from exc
             except DomainError as exc:
                 raise _ChangeFailed(change, exc) from exc
             except IntegrityError as exc:  # a database rule no service check caught: still named
@@ -228,11 +244,24 @@ def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool) -> None:
     return audit.op.pk
 
 
+def _apply_fieldwise(run: list[Change], ctx: ApplyContext, *, record_inverse: bool) -> None:
+    """A run of set/rename/retype changes: one `unit_update_many` for all their units."""
+    current = Unit.objects.select_related("entity_type").in_bulk(sorted({c.unit_id for c in run}))
+    if record_inverse:
+        for change in run:
+            change.inverse = TYPES[change.kind].inverse(change, current.get(change.unit_id))
+        Change.objects.bulk_update(run, ["inverse"], batch_size=1000)
+    updates: dict[int, dict] = {}
+    for change in run:
+        updates.setdefault(change.unit_id, {}).update(TYPES[change.kind].values(change))
+    unit_update_many(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, updates=updates, from_date=ctx.effective)
+
+
 def _runs(changes):
-    """The changes in order, consecutive `set` changes of one unit together."""
+    """The changes in order; consecutive field-wise changes (set, rename, retype) together."""
     run = []
     for change in changes:
-        if run and change.kind == "set" and run[-1].kind == "set" and change.unit_id == run[-1].unit_id:
+        if run and TYPES[change.kind].fieldwise and TYPES[run[-1].kind].fieldwise:
             run.append(change)
             continue
         if run:
@@ -329,7 +358,7 @@ def _v2_records(owner_ids, day) -> dict[int, bytes]:
     builder.close()
     root = etree.fromstring(buffer.getvalue())
     wrappers = {"InstitutionOwnerEntity", "HealthInstitutionEntity", "OrganizationalUnitEntity"}
-    out = {}
+    out, ids = {}, {}
     for element in root.iter():
         if not isinstance(element.tag, str) or etree.QName(element).localname not in wrappers:
             continue
@@ -345,7 +374,10 @@ def _v2_records(owner_ids, day) -> dict[int, bytes]:
                         sor_id = int(item.text)
                         break
         if sor_id is not None:
-            out[sor_id] = etree.tostring(record, method="c14n")
+            ids[element] = sor_id
+            # A record moved under another parent changes where consumers find it: the parent counts.
+            parent = ids.get(element.getparent())
+            out[sor_id] = f"{parent}|".encode() + etree.tostring(record, method="c14n")
     return out
 
 

@@ -9,6 +9,8 @@ writes one concrete change inside the set's operation.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -78,11 +80,42 @@ class ApplyContext:
     written_units: set = field(default_factory=set)
 
 
+# Units and codes read once per expansion or application (a set of 2,000 rows names 2,000 units
+# and one code): `lookups()` opens the cache, `prefetch_units` fills it in one query.
+_cache: contextvars.ContextVar[dict | None] = contextvars.ContextVar("changeset_lookups", default=None)
+
+
+@contextlib.contextmanager
+def lookups():
+    token = _cache.set({"units": {}, "codes": {}})
+    try:
+        yield
+    finally:
+        _cache.reset(token)
+
+
+def prefetch_units(ids) -> None:
+    cache = _cache.get()
+    if cache is not None:
+        wanted = [i for i in ids if i not in cache["units"]]
+        for start in range(0, len(wanted), 5000):
+            cache["units"].update(Unit.objects.select_related("entity_type").in_bulk(wanted[start:start + 5000]))
+
+
 def _unit(sor_id, what: str = "") -> Unit:
     try:
-        return Unit.objects.get(pk=int(str(sor_id).strip()))
-    except (ValueError, Unit.DoesNotExist):
+        pk = int(str(sor_id).strip())
+    except ValueError:
         raise ChangeInputError(_("%(what)sSOR-ID %(id)s findes ikke.") % {"what": what, "id": sor_id}) from None
+    cache = _cache.get()
+    if cache is not None and pk in cache["units"]:
+        return cache["units"][pk]
+    unit = Unit.objects.filter(pk=pk).first()
+    if unit is None:
+        raise ChangeInputError(_("%(what)sSOR-ID %(id)s findes ikke.") % {"what": what, "id": sor_id})
+    if cache is not None:
+        cache["units"][pk] = unit
+    return unit
 
 
 def _date(text: str, what: str) -> dt.date:
@@ -93,7 +126,13 @@ def _date(text: str, what: str) -> dt.date:
 
 
 def _code(model, code: str, what: str):
+    cache = _cache.get()
+    key = (model, code.strip())
+    if cache is not None and key in cache["codes"]:
+        return cache["codes"][key]
     obj = model.objects.filter(code=code.strip()).first()
+    if cache is not None and obj is not None:
+        cache["codes"][key] = obj
     if obj is None:
         raise ChangeInputError(_("%(what)s: koden %(code)r findes ikke.") % {"what": what, "code": code})
     return obj
@@ -182,12 +221,23 @@ class ChangeType:
     def apply(self, change, ctx: ApplyContext):
         raise NotImplementedError
 
-    def inverse(self, change) -> list[dict]:
-        """The rows that undo the change, as it stands before it is applied (part 2 reverts with them)."""
+    def inverse(self, change, unit=None) -> list[dict]:
+        """The rows that undo the change, as the register stands before it is applied (part 2
+        reverts with them). `unit`: the unit as it is now, when the caller has read it."""
         return []
 
     def current_version(self, change):
         return Unit.objects.filter(pk=change.unit_id).values_list("version", flat=True).first()
+
+    # Whether `base_version` is the version of the unit `unit_id` (read for many changes at once).
+    versioned_by_unit = True
+
+    # Field-wise changes (set, rename, retype) give the unit's new values; the engine applies a
+    # run of them on many units in one `unit_update_many`.
+    fieldwise = False
+
+    def values(self, change) -> dict:
+        raise NotImplementedError
 
 
 TYPES: dict[str, ChangeType] = {}
@@ -211,6 +261,10 @@ def _set_concrete(unit: Unit, name: str, text: str, group: str = "", kind: str =
 class SetChange(ChangeType):
     kind = "set"
     label = _l("sæt et felt")
+    fieldwise = True
+
+    def values(self, change):
+        return {change.field: parse_field_value(change.field, change.value)}
 
     def risk(self, change):
         return Risk.LOW if change.field in LOW_RISK_FIELDS else Risk.HIGH
@@ -221,17 +275,11 @@ class SetChange(ChangeType):
         return [_set_concrete(_unit(row["sor_id"]), row["field"], row["value"])]
 
     def apply(self, change, ctx):
-        self.apply_many([change], ctx)
+        unit_services.unit_update_many(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin,
+                                       updates={change.unit_id: self.values(change)}, from_date=ctx.effective)
 
-    def apply_many(self, changes, ctx):
-        """Consecutive `set` changes of one unit are one update: a block (own virtual addresses and
-        their phone, an address) is validated as a whole, as the edit form does."""
-        values = {c.field: parse_field_value(c.field, c.value) for c in changes}
-        unit_services.unit_update(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=changes[0].unit_id,
-                                  changes=values, from_date=ctx.effective, override_warnings=True)
-
-    def inverse(self, change):
-        unit = Unit.objects.get(pk=change.unit_id)
+    def inverse(self, change, unit=None):
+        unit = unit or Unit.objects.get(pk=change.unit_id)
         old = getattr(unit, change.field)
         old = getattr(old, "code", old)
         if isinstance(old, bool):
@@ -257,6 +305,10 @@ class SetManyChange(SetChange):
 class RenameChange(ChangeType):
     kind = "rename"
     label = _l("omdøb")
+    fieldwise = True
+
+    def values(self, change):
+        return {"name": change.value}
 
     def expand(self, row):
         if row["sor_id"]:
@@ -290,8 +342,8 @@ class RenameChange(ChangeType):
         unit_services.unit_update(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id,
                                   changes={"name": change.value}, from_date=ctx.effective, override_warnings=True)
 
-    def inverse(self, change):
-        unit = Unit.objects.get(pk=change.unit_id)
+    def inverse(self, change, unit=None):
+        unit = unit or Unit.objects.get(pk=change.unit_id)
         return [{"change": "rename", "sor_id": str(unit.sor_id), "target": "", "field": "", "value": unit.name}]
 
 
@@ -299,6 +351,10 @@ class RenameChange(ChangeType):
 class RetypeChange(ChangeType):
     kind = "retype"
     label = _l("ny enhedstype")
+    fieldwise = True
+
+    def values(self, change):
+        return {"entity_type": _code(EntityType, change.value, "retype")}
 
     def expand(self, row):
         new = _code(EntityType, row["value"], "retype")
@@ -322,8 +378,8 @@ class RetypeChange(ChangeType):
                                   changes={"entity_type": _code(EntityType, change.value, "retype")},
                                   from_date=ctx.effective, override_warnings=True)
 
-    def inverse(self, change):
-        unit = Unit.objects.select_related("entity_type").get(pk=change.unit_id)
+    def inverse(self, change, unit=None):
+        unit = unit or Unit.objects.select_related("entity_type").get(pk=change.unit_id)
         return [{"change": "retype", "sor_id": str(unit.sor_id), "target": "", "field": "",
                  "value": unit.entity_type.code if unit.entity_type else ""}]
 
@@ -372,7 +428,7 @@ class MoveChange(ChangeType):
         unit_services.unit_update(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id,
                                   changes={"from_date": ctx.effective}, override_warnings=True)
 
-    def inverse(self, change):
+    def inverse(self, change, unit=None):
         unit = Unit.objects.get(pk=change.unit_id)
         return [{"change": "move", "sor_id": str(unit.sor_id), "target": str(unit.parent_id), "field": "", "value": ""}]
 
@@ -381,6 +437,7 @@ class MoveChange(ChangeType):
 class CreateChange(ChangeType):
     kind = "create"
     label = _l("opret enhed")
+    versioned_by_unit = False
 
     def touched(self, change):
         return [int(change.target)]
@@ -413,7 +470,7 @@ class CreateChange(ChangeType):
         ctx.written_units.add(unit.sor_id)
         return unit
 
-    def inverse(self, change):
+    def inverse(self, change, unit=None):
         return [{"change": "close", "sor_id": "<ny>", "target": "", "field": "", "value": ""}]
 
 
@@ -438,7 +495,7 @@ class CloseChange(ChangeType):
         unit_services.unit_close(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id,
                                  to_date=to_date, include_descendants=change.target == "subtree")
 
-    def inverse(self, change):
+    def inverse(self, change, unit=None):
         return [{"change": "reopen", "sor_id": str(change.unit_id), "target": "", "field": "", "value": ""}]
 
 
@@ -455,7 +512,7 @@ class ReopenChange(ChangeType):
     def apply(self, change, ctx):
         unit_services.unit_reopen(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id)
 
-    def inverse(self, change):
+    def inverse(self, change, unit=None):
         unit = Unit.objects.get(pk=change.unit_id)
         return [{"change": "close", "sor_id": str(unit.sor_id), "target": "subtree", "field": "",
                  "value": unit.to_date.isoformat() if unit.to_date else ""}]
@@ -478,6 +535,8 @@ def _number(unit: Unit, gln: str, *, what: str) -> LocationNumber:
 
 class _NumberChange(ChangeType):
     """A change about one location number: `field` holds its GLN, `base_version` its version."""
+
+    versioned_by_unit = False
 
     def current_version(self, change):
         return LocationNumber.objects.filter(unit_id=change.unit_id, gln=change.field).values_list(
@@ -511,7 +570,7 @@ class MoveLocationNumberChange(_NumberChange):
                                          location_number=self._ln(change), to_unit=int(change.target),
                                          holder_after=change.value or LocationMode.NONE, from_date=ctx.effective)
 
-    def inverse(self, change):
+    def inverse(self, change, unit=None):
         return [{"change": "move_location_number", "sor_id": change.target, "target": str(change.unit_id),
                  "field": change.field, "value": "none"}]
 
@@ -547,14 +606,13 @@ class AssignLocationNumberChange(_NumberChange):
             out[key] = _code(LocationNumber._meta.get_field(key).related_model, code, key)
         return out
 
-    def current_version(self, change):
-        return Unit.objects.filter(pk=change.unit_id).values_list("version", flat=True).first()
+    versioned_by_unit = True
 
     def apply(self, change, ctx):
         ln_services.location_number_assign(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id,
                                            gln=change.value, from_date=ctx.effective, **self._codes(change.field))
 
-    def inverse(self, change):
+    def inverse(self, change, unit=None):
         return [{"change": "close_location_number", "sor_id": str(change.unit_id), "target": "",
                  "field": change.value, "value": ""}]
 
@@ -641,7 +699,7 @@ class MessageTypesChange(_NumberChange):
                                                       location_number=ln,
                                                       message_types=self._wanted(ln, change.target, change.value))
 
-    def inverse(self, change):
+    def inverse(self, change, unit=None):
         if change.target == "replace":
             old, _sep, new = change.value.partition(">")
             return [{"change": "message_types", "sor_id": str(change.unit_id), "target": "replace",

@@ -24,6 +24,7 @@ EDITABLE_FIELDS = frozenset(
     f.name for f in Unit._meta.concrete_fields if f.name not in _FIXED
 )
 _FK_FIELDS = {f.name: f for f in Unit._meta.concrete_fields if f.is_relation and f.name not in _FIXED}
+_FK_ATTNAMES = {f.attname for f in _FK_FIELDS.values()}
 
 
 def _day(day: dt.date) -> str:
@@ -347,10 +348,75 @@ def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | in
         locked.version += 1
         locked.save()
         new_prefix = locked.ancestors + [locked.sor_id]
-        for below in Unit.objects.select_for_update().filter(ancestors__contains=[locked.sor_id]).order_by("sor_id"):
-            below.ancestors = new_prefix + below.ancestors[len(old_prefix):]
-            if below.owner_id != parent.owner_id:
-                below.owner_id = parent.owner_id
-                below.version += 1
-            below.save()
+        below = list(Unit.objects.select_for_update().filter(ancestors__contains=[locked.sor_id]).order_by("sor_id"))
+        for unit_below in below:
+            unit_below.ancestors = new_prefix + unit_below.ancestors[len(old_prefix):]
+            if unit_below.owner_id != parent.owner_id:
+                unit_below.owner_id = parent.owner_id
+                unit_below.version += 1
+        if below:  # one history-aware bulk write, not a save per unit (a hospital has hundreds below it)
+            from .bulk import copy_update
+
+            copy_update(Unit, below, ["ancestors", "owner", "version"])
         return locked
+
+
+class UnitChangeRefused(DomainError):
+    """`unit_update_many` refused the change of one unit (`unit`); `cause` says why."""
+
+    def __init__(self, unit: Unit, cause: DomainError):
+        self.unit = unit
+        self.cause = cause
+        super().__init__(str(cause))
+
+
+@transaction.atomic
+def unit_update_many(*, actor, reason: str, origin: str = Origin.ADMIN, updates: dict, strict: bool = True,
+                     from_date: dt.date | None = None) -> list[Unit]:
+    """`unit_update` for many units at once (a change-set re-typing 2,000 units): one query locks
+    them, each is checked as `unit_update` checks it (the actor's role and region, codes usable
+    today, the unit's own rules), then one history-aware bulk write records them with their
+    change-log events. `updates` maps SOR-ID → {field: value}. Warnings do not stop it (the
+    caller has shown them). Raises UnitChangeRefused naming the first unit refused; nothing is
+    written then. Returns the units changed."""
+    from .bulk import copy_update
+
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        locked = {u.pk: u for u in Unit.objects.select_for_update().filter(pk__in=list(updates)).order_by("sor_id")}
+        code_errors: dict = {}
+        changed_units, fields = [], set()
+        for pk, changes in updates.items():
+            unit = locked.get(pk)
+            if unit is None:
+                raise DomainError(_("SOR-ID %(id)s findes ikke.") % {"id": pk})
+            try:
+                values = _normalise(changes)
+                changed = {k: v for k, v in values.items() if getattr(unit, k) != v}
+                if not changed:
+                    continue
+                check_unit_change(actor, unit, [k[:-3] if k.endswith("_id") else k for k in changed])
+                if "region_id" in changed and region_scope(actor) is not None:
+                    check_region(actor, changed["region_id"])
+                for key, value in changed.items():
+                    setattr(unit, key, value)
+                    if key in _FK_ATTNAMES:  # each code chosen is looked up once
+                        if (key, value) not in code_errors:
+                            code_errors[(key, value)] = unusable_code_errors(Unit, {key: value}, today())
+                        if code_errors[(key, value)]:
+                            raise ValidationFailed(code_errors[(key, value)])
+                errors, _warnings = unit_messages(unit, strict=strict)
+                if errors:
+                    raise ValidationFailed(errors)
+            except DomainError as exc:
+                raise UnitChangeRefused(unit, exc) from exc
+            fields.update(changed)
+            if from_date is not None:
+                unit.from_date = from_date
+            unit.updated_at_date = today()
+            unit.version += 1
+            changed_units.append(unit)
+        if changed_units:
+            names = sorted({(k[:-3] if k.endswith("_id") and k[:-3] in _FK_FIELDS else k) for k in fields}
+                           | {"from_date", "updated_at_date", "version"})
+            copy_update(Unit, changed_units, names)
+        return changed_units
