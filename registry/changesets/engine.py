@@ -13,6 +13,7 @@ Nothing of it is committed; the only trace is SOR-IDs a new unit took from the s
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import io
@@ -311,21 +312,42 @@ def validate(cs: ChangeSet, *, observe=None) -> list[dict]:
     return errors
 
 
-def _owners_of(unit_ids) -> set[int]:
-    return set(Unit.objects.filter(sor_id__in=list(unit_ids)).values_list("owner_id", flat=True))
+def _scope(touched) -> set[int]:
+    """The units whose values a change of `touched` can change: those and every unit below them."""
+    touched = sorted(touched)
+    if not touched:
+        return set()
+    below = Unit.objects.filter(ancestors__overlap=touched).values_list("sor_id", flat=True)
+    return set(touched) | set(below)
 
 
-def _effective(owner_ids, day) -> dict[int, dict]:
-    """Per unit of the owner trees: what routes its messages and where it sits."""
-    from ..selectors import owner_tree
+def _with_ancestors(ids) -> list[Unit]:
+    units = list(Unit.objects.filter(sor_id__in=list(ids)).select_related("entity_type"))
+    chain = {a for u in units for a in u.ancestors} - set(ids)
+    return units + list(Unit.objects.filter(sor_id__in=list(chain)).select_related("entity_type"))
 
-    units, resolver = owner_tree(owner_ids, day, with_message_types=True)
+
+def _effective(ids, day) -> dict[int, dict]:
+    """Per unit of `ids`: what routes its messages and where it sits (its ancestors are read to
+    resolve what it inherits; nothing else of the owner trees)."""
+    from ..inheritance import Resolver
+    from ..models import LocationNumber
+
+    units = _with_ancestors(ids)
+    by_id = {u.sor_id: u for u in units}
+    lns = defaultdict(list)
+    for ln in LocationNumber.objects.filter(unit_id__in=list(by_id)).prefetch_related("message_types"):
+        lns[ln.unit_id].append(ln)
+    resolver = Resolver(by_id, lns, day)
     out = {}
-    for unit in units:
+    for sor_id in ids:
+        unit = by_id.get(sor_id)
+        if unit is None:
+            continue
         values = resolver.all(unit)
         ln = values["location_number"].value
         institution = unit.sor_id if unit.level == "SI" else (unit.ancestors[1] if len(unit.ancestors) > 1 else None)
-        out[unit.sor_id] = {
+        out[sor_id] = {
             "location_number": ln.gln if ln is not None else None,
             "message_types": sorted(mt.code for mt in ln.message_types.all()) if ln is not None else [],
             "postal": values["postal"].value, "visiting": values["visiting"].value,
@@ -337,28 +359,41 @@ def _effective(owner_ids, day) -> dict[int, dict]:
     return out
 
 
-def _v2_records(owner_ids, day) -> dict[int, bytes]:
-    """The v2 file's record of each unit of the owner trees (its own element and location
-    numbers, without the units below), as the daily file for `day` writes it."""
+def _v2_records(ids, day) -> dict[int, bytes]:
+    """The v2 file's record of each unit of `ids` (its own element and location numbers, without
+    the units below, prefixed by its parent's SOR-ID: a record moved elsewhere in the tree
+    counts), as the daily file for `day` writes it. Only these units and their ancestors are
+    written."""
     from lxml import etree
 
     from exports.xml.builder import SorXmlBuilder
-    from exports.xml.formats import _batch
-    from exports.xml.source import code_maps
+    from exports.xml.source import code_maps, owner_tree_rows
 
-    owner_ids = sorted(owner_ids)
-    if not owner_ids:
+    ids = set(ids)
+    if not ids:
         return {}
+    rows = list(Unit.objects.filter(sor_id__in=list(ids)).values_list("owner_id", "ancestors"))
+    owner_ids = sorted({owner for owner, _chain in rows})
+    keep = set(ids) | {a for _owner, chain in rows for a in chain}
+    units, lns = owner_tree_rows(owner_ids)
+    owners, children = {}, defaultdict(list)
+    for unit in units:  # ordered by owner, SOR-ID: children lists come out sorted
+        if unit.sor_id not in keep:
+            continue
+        if unit.parent_id is None:
+            owners[unit.sor_id] = unit
+        else:
+            children[unit.parent_id].append(unit)
     buffer = io.BytesIO()
     builder = SorXmlBuilder(buffer, "v2", day, code_maps())
     builder.header(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-    owners, children, lns, _n = _batch(owner_ids)
-    for owner in owners:
-        builder.owner(owner, children, lns)
+    for owner_id in owner_ids:
+        if owner_id in owners:
+            builder.owner(owners[owner_id], children, lns)
     builder.close()
     root = etree.fromstring(buffer.getvalue())
     wrappers = {"InstitutionOwnerEntity", "HealthInstitutionEntity", "OrganizationalUnitEntity"}
-    out, ids = {}, {}
+    out, seen = {}, {}
     for element in root.iter():
         if not isinstance(element.tag, str) or etree.QName(element).localname not in wrappers:
             continue
@@ -367,24 +402,17 @@ def _v2_records(owner_ids, day) -> dict[int, bytes]:
         for child in element:
             if etree.QName(child).localname in wrappers:
                 continue
-            record.append(_copy(child))
+            record.append(copy.deepcopy(child))
             if sor_id is None:
                 for item in child.iter():
                     if isinstance(item.tag, str) and etree.QName(item).localname == "SorIdentifier":
                         sor_id = int(item.text)
                         break
         if sor_id is not None:
-            ids[element] = sor_id
-            # A record moved under another parent changes where consumers find it: the parent counts.
-            parent = ids.get(element.getparent())
-            out[sor_id] = f"{parent}|".encode() + etree.tostring(record, method="c14n")
+            seen[element] = sor_id
+            if sor_id in ids:
+                out[sor_id] = f"{seen.get(element.getparent())}|".encode() + etree.tostring(record, method="c14n")
     return out
-
-
-def _copy(element):
-    import copy
-
-    return copy.deepcopy(element)
 
 
 def preview(changeset, *, with_records: bool = True) -> dict:
@@ -396,14 +424,15 @@ def preview(changeset, *, with_records: bool = True) -> dict:
     touched = set()
     for change in cs.changes.all():
         touched.update(TYPES[change.kind].touched(change))
-    owners = _owners_of(touched)
-    before = _effective(owners, day)
-    records_before = _v2_records(owners, day) if with_records else {}
+    scope = _scope(touched)
+    before = _effective(scope, day)
+    records_before = _v2_records(scope, day) if with_records else {}
     seen = {}
 
     def observe():
-        seen["after"] = _effective(owners, day)
-        seen["records"] = _v2_records(owners, day) if with_records else {}
+        after_scope = scope | _scope(touched)  # a new unit lies below a touched parent
+        seen["after"] = _effective(after_scope, day)
+        seen["records"] = _v2_records(after_scope, day) if with_records else {}
 
     errors = validate(cs, observe=observe)
     after = seen.get("after", before)
