@@ -41,5 +41,15 @@ class SorAdminSite(admin.AdminSite):
         super().__init__(name)
         self.disable_action("delete_selected")
 
+    def index(self, request, extra_context=None):
+        """The index also lists the change-sets waiting for this user's approval and the user's
+        own sets waiting for a second person."""
+        from registry.changesets.engine import waiting_for
+        from registry.models import ChangeSet
+
+        extra = {"changesets_for_me": list(waiting_for(request.user)[:20]),
+                 "changesets_mine_waiting": list(ChangeSet.objects.filter(author=request.user, status="submitted")[:20])}
+        return super().index(request, extra_context={**extra, **(extra_context or {})})
+
     def autocomplete_view(self, request):
         return SorAutocompleteView.as_view(admin_site=self)(request)
