@@ -566,6 +566,8 @@ def changeset_apply(*, actor, changeset) -> ChangeSet:
         if not is_system(actor) and cs.approval == "policy" and cs.author_id != actor.pk and not is_sor_admin(actor):
             raise NotAllowed(_("Sættet er godkendt efter politikken for forfatteren; kun forfatteren eller en "
                                "SOR-administrator kan gennemføre det."))
+        if not is_system(actor) and cs.approval == "person" and not is_sor_admin(actor):
+            raise NotAllowed(_("Et sæt med høj risiko gennemføres af en SOR-administrator."))
         failure = None
         stale = _stale(cs)
         if stale:
@@ -575,6 +577,9 @@ def changeset_apply(*, actor, changeset) -> ChangeSet:
                 with transaction.atomic():
                     operation_id = _run_changes(cs, actor, record_inverse=True)
             except _ChangeFailed as exc:
+                if isinstance(exc.cause, NotAllowed):
+                    # The person applying may not make this change: refused, the set stays approved.
+                    raise NotAllowed(exc.message) from exc
                 failure = exc.message
         if failure is not None:
             cs.status = S.FAILED

@@ -350,3 +350,18 @@ def test_cancel_and_reject(make_tree, sor_admin, second_admin):
     assert cs2.status == "rejected"
     with pytest.raises(DomainError):
         engine.changeset_apply(actor=second_admin, changeset=cs2)
+
+
+def test_a_high_risk_set_is_applied_by_a_sor_admin_and_a_refused_applier_does_not_fail_it(make_tree, support,
+                                                                                          sor_admin):
+    tree, other = make_tree(), make_tree(name="Lægerne Vestergade")
+    cs = engine.changeset_create(actor=support, name="Flyt", reason="mail",
+                                 rows=rows(f"move;{tree['oe'].pk};{other['si'].pk};;\n"))
+    cs = engine.changeset_submit(actor=support, changeset=cs)
+    engine.changeset_approve(actor=sor_admin, changeset=cs)
+    with pytest.raises(NotAllowed, match="SOR-administrator"):
+        engine.changeset_apply(actor=support, changeset=cs)
+    cs.refresh_from_db()
+    assert cs.status == "approved"
+    engine.changeset_apply(actor=sor_admin, changeset=cs)
+    assert Unit.objects.get(pk=tree["oe"].pk).parent_id == other["si"].pk

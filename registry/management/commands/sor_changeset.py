@@ -132,6 +132,10 @@ class Command(BaseCommand):
         if json:
             extra = {"error": result["errors"][0]["message"]} if result["errors"] else {}
             self.stdout.write(dumps({**result, **extra}))
+        elif result["errors"]:
+            self.stdout.write(f"Ændringssæt {result['id']} kan ikke gennemføres som det er:")
+            for error in result["errors"]:
+                self.stdout.write(f"  FEJL: {error['message']}")
         else:
             self.stdout.write(f"Ændringssæt {result['id']}: {len(result['affected'])} enheder får andre værdier, "
                               f"{len(result['routing_changed'])} andet lokationsnummer eller andre meddelelsestyper, "
@@ -141,8 +145,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {unit['sor_id']} {unit['name']}: {fields}")
             for note in result["notes"]:
                 self.stdout.write(f"  NB: {note}")
-            for error in result["errors"]:
-                self.stderr.write(f"  FEJL: {error['message']}")
         if result["errors"]:
             raise CommandError(result["errors"][0]["message"], returncode=1)
 
