@@ -340,6 +340,8 @@ def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | in
             raise DomainError(_("En enhed kan ikke flyttes ind under sig selv."))
         if unit_status(parent, today()) == UnitStatus.CLOSED:
             raise DomainError(_("%(parent)s er lukket; vælg en åben overordnet enhed.") % {"parent": parent})
+        if unit_status(locked, today()) == UnitStatus.CLOSED:
+            raise DomainError(_("%(unit)s er lukket og kan ikke flyttes; genåbn den først.") % {"unit": locked})
         old_prefix = locked.ancestors + [locked.sor_id]
         locked.parent = parent
         locked.owner_id = parent.owner_id

@@ -421,3 +421,14 @@ def test_set_many_sets_one_field_on_every_unit_of_a_selection(make_tree, sor_adm
     engine.changeset_apply(actor=sor_admin, changeset=cs)
     assert {Unit.objects.get(pk=t["oe"].pk).local_code for t in trees} == {"K42"}
     assert Unit.objects.get(pk=trees[0]["leaf"].pk).local_code == ""
+
+
+def test_a_closed_unit_cannot_be_moved(make_tree, sor_admin):
+    from registry.services.units import unit_close
+
+    tree, other = make_tree(), make_tree(name="Lægerne Vestergade")
+    unit_close(unit=tree["leaf"].pk, to_date=TODAY - dt.timedelta(days=1), **CMD)
+    cs = engine.changeset_create(actor=sor_admin, name="Flyt", reason="x",
+                                 rows=rows(f"move;{tree['leaf'].pk};{other['si'].pk};;\n"))
+    with pytest.raises(ValidationFailed, match="lukket og kan ikke flyttes"):
+        engine.changeset_submit(actor=sor_admin, changeset=cs)
