@@ -17,9 +17,10 @@ import copy
 import csv
 import datetime as dt
 import io
+import re
 from collections import defaultdict
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -41,6 +42,7 @@ from .types import TYPES, ApplyContext, lookups, prefetch_units
 S = ChangeSetStatus
 CSV_HEADER = ["change", "sor_id", "target", "field", "value"]
 EVENT = "registry.changeset."
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class ChangeRowsInvalid(DomainError):
@@ -87,6 +89,9 @@ def parse_changes_csv(data: bytes | str) -> list[dict]:
         except UnicodeDecodeError as exc:
             raise ChangeRowsInvalid([{"row": 0, "message": _("Filen er ikke UTF-8: %(e)s") % {"e": exc}}]) from None
     data = data.lstrip("\ufeff")
+    if "\x00" in data:
+        line = data[:data.index("\x00")].count("\n") + 1
+        raise ChangeRowsInvalid([{"row": line, "message": _("Rækken indeholder et NUL-tegn (0x00); filen er ikke tekst.")}])
     reader = csv.reader(io.StringIO(data), delimiter=";")
     header = [h.strip().lower() for h in next(reader, [])]
     if header != CSV_HEADER:
@@ -108,7 +113,7 @@ def expand_rows(rows: list[dict]):
     """Rows → concrete changes. Every row is read; any bad row raises ChangeRowsInvalid with all of them."""
     concrete, errors = [], []
     with lookups():
-        prefetch_units(sorted({int(r["sor_id"]) for r in rows if r.get("sor_id", "").isdigit()}))
+        prefetch_units(sorted({int(r["sor_id"]) for r in rows if _DIGITS.fullmatch(r.get("sor_id", ""))}))
         for row in rows:
             _expand_row(row, concrete, errors)
     if errors:
@@ -218,10 +223,11 @@ def _stale(cs: ChangeSet) -> list[dict]:
     return out
 
 
-def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool) -> int:
+def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool, warnings: list | None = None) -> int:
     """Apply every change in order inside the set's operation; returns the operation's id.
-    Raises _ChangeFailed naming the change and the unit at the first refusal."""
-    ctx = ApplyContext(actor=actor, reason=f"{cs.name}: {cs.reason}", effective=cs.effective_date,
+    Raises _ChangeFailed naming the change and the unit at the first refusal. The services'
+    warnings (which do not stop a set) are appended to `warnings` as (SOR-ID, message)."""
+    ctx = ApplyContext(warnings=warnings if warnings is not None else [], actor=actor, reason=f"{cs.name}: {cs.reason}", effective=cs.effective_date,
                        origin=Origin.COMMAND if is_system(actor) else Origin.ADMIN)
     with lookups(), audit_context(actor=actor, reason=ctx.reason, origin=ctx.origin, kind=OperationKind.CHANGE_SET,
                                   provenance={"change_set": cs.pk, "name": cs.name}) as audit:
@@ -240,7 +246,7 @@ def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool) -> int:
                 raise _ChangeFailed(failed, exc.cause) from exc
             except DomainError as exc:
                 raise _ChangeFailed(change, exc) from exc
-            except IntegrityError as exc:  # a database rule no service check caught: still named
+            except DatabaseError as exc:  # a database rule no service check caught: still named
                 raise _ChangeFailed(change, DomainError(str(exc).splitlines()[0])) from exc
     return audit.op.pk
 
@@ -255,7 +261,8 @@ def _apply_fieldwise(run: list[Change], ctx: ApplyContext, *, record_inverse: bo
     updates: dict[int, dict] = {}
     for change in run:
         updates.setdefault(change.unit_id, {}).update(TYPES[change.kind].values(change))
-    unit_update_many(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, updates=updates, from_date=ctx.effective)
+    unit_update_many(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, updates=updates, from_date=ctx.effective,
+                     warnings=ctx.warnings)
 
 
 def _runs(changes):
@@ -292,16 +299,17 @@ class _Rollback(Exception):
     pass
 
 
-def validate(cs: ChangeSet, *, observe=None) -> list[dict]:
+def validate(cs: ChangeSet, *, observe=None, warnings: list | None = None) -> list[dict]:
     """Every problem of the set as it would be applied now, nothing written: stale changes, then
-    the first change a service refuses. `observe()` runs after the last change, inside the
+    the first change a service refuses (by the register's rules: the role of whoever applies
+    the set is checked when it is applied). `observe()` runs after the last change, inside the
     transaction that is rolled back (the preview reads the register "after" there)."""
     errors = _stale(cs)
     if errors:
         return errors
     try:
         with transaction.atomic():
-            _run_changes(cs, None, record_inverse=False)
+            _run_changes(cs, None, record_inverse=False, warnings=warnings)
             if observe is not None:
                 observe()
             raise _Rollback
@@ -434,7 +442,8 @@ def preview(changeset, *, with_records: bool = True) -> dict:
         seen["after"] = _effective(after_scope, day)
         seen["records"] = _v2_records(after_scope, day) if with_records else {}
 
-    errors = validate(cs, observe=observe)
+    found_warnings: list = []
+    errors = validate(cs, observe=observe, warnings=found_warnings)
     after = seen.get("after", before)
     records_after = seen.get("records", records_before)
     units = []
@@ -455,6 +464,7 @@ def preview(changeset, *, with_records: bool = True) -> dict:
         "affected": [u["sor_id"] for u in units], "routing_changed": routing,
         "file_records_changed": len(changed_records), "file_records": changed_records,
         "units": units, "errors": errors,
+        "warnings": [{"unit": str(sor_id), "message": message} for sor_id, message in found_warnings],
         "past_effective_date": cs.effective_date < today(),
         "notes": [_("Datoen %(d)s ligger før i dag: sættet retter det registrerede, og filer, der allerede er "
                     "publiceret, afviger fra registeret efter rettelsen.") % {"d": cs.effective_date.strftime("%d-%m-%Y")}]
@@ -515,7 +525,8 @@ def changeset_approve(*, actor, changeset, note: str = "") -> ChangeSet:
     _require(cs, S.SUBMITTED)
     if is_system(actor) or not is_sor_admin(actor):
         raise NotAllowed(_("Kun en SOR-administrator kan godkende et ændringssæt."))
-    if cs.author_id == actor.pk:
+    contributed = cs.events.filter(code__in=[EVENT + "created", EVENT + "changes_added"], actor=actor).exists()
+    if cs.author_id == actor.pk or contributed:
         raise NotAllowed(_("Du kan ikke godkende dit eget ændringssæt: en anden SOR-administrator skal godkende det."))
     cs.status = S.APPROVED
     cs.approved_by = actor

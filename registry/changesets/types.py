@@ -49,6 +49,7 @@ RISK_POLICY = [
 ]
 
 _SETTABLE = {f.name: f for f in Unit._meta.concrete_fields if f.name in unit_services.EDITABLE_FIELDS}
+_DIGITS = re.compile(r"[0-9]+")
 _NOT_BY_SET = {"from_date", "to_date", "first_from_date", "updated_at_date", "location_mode", "specialities",
                "replaces", "replaced_by"}
 
@@ -78,6 +79,7 @@ class ApplyContext:
     effective: dt.date
     origin: str
     written_units: set = field(default_factory=set)
+    warnings: list = field(default_factory=list)
 
 
 # Units and codes read once per expansion or application (a set of 2,000 rows names 2,000 units
@@ -103,10 +105,9 @@ def prefetch_units(ids) -> None:
 
 
 def _unit(sor_id, what: str = "") -> Unit:
-    try:
-        pk = int(str(sor_id).strip())
-    except ValueError:
-        raise ChangeInputError(_("%(what)sSOR-ID %(id)s findes ikke.") % {"what": what, "id": sor_id}) from None
+    if not _DIGITS.fullmatch(str(sor_id).strip()):
+        raise ChangeInputError(_("%(what)sSOR-ID %(id)s findes ikke.") % {"what": what, "id": sor_id})
+    pk = int(str(sor_id).strip())
     cache = _cache.get()
     if cache is not None and pk in cache["units"]:
         return cache["units"][pk]
@@ -161,8 +162,12 @@ def parse_field_value(name: str, text: str):
     if isinstance(model_field, (models.IntegerField, models.BigIntegerField)):
         if not text:
             return None
-        if not text.isdigit():
+        if not _DIGITS.fullmatch(text):
             raise ChangeInputError(_("%(f)s skal være et helt tal, ikke %(v)r.") % {"f": name, "v": text})
+        biggest = 32767 if isinstance(model_field, (models.SmallIntegerField, models.PositiveSmallIntegerField)) \
+            else 9223372036854775807 if isinstance(model_field, models.BigIntegerField) else 2147483647
+        if int(text) > biggest:
+            raise ChangeInputError(_("%(f)s må højst være %(max)d, ikke %(v)s.") % {"f": name, "max": biggest, "v": text})
         return int(text)
     return text
 
@@ -543,7 +548,13 @@ class _NumberChange(ChangeType):
             "version", flat=True).order_by("-pk").first()
 
     def _ln(self, change) -> LocationNumber:
-        return LocationNumber.objects.filter(unit_id=change.unit_id, gln=change.field).order_by("-pk").first()
+        """The number as the register stands when the change is applied: by its GLN among the
+        active numbers (an earlier change of the set may have moved it to another unit)."""
+        ln = (LocationNumber.objects.filter(gln=change.field).filter(
+            Q(to_date__isnull=True) | Q(to_date__gte=unit_services.today())).order_by("-pk").first())
+        if ln is None:
+            raise DomainError(_("Lokationsnummer %(gln)s er ikke aktivt.") % {"gln": change.field})
+        return ln
 
 
 @register

@@ -7,6 +7,8 @@ validate before calling."""
 
 from __future__ import annotations
 
+import uuid
+
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from .. import changelog
@@ -131,19 +133,20 @@ def copy_update(model, objs, fields):
     rows = [(obj.pk, old.get(obj.pk), changelog.values_of(obj, tracked)) for obj in objs]
     changelog.watch_for(model, rows)
     qn = connection.ops.quote_name
-    temp = "sor_copy_update"
+    # Its own name, dropped with the transaction: a failed COPY or UPDATE aborts the transaction,
+    # and nothing may run after it that would hide the database's own error.
+    temp = f"sor_copy_update_{uuid.uuid4().hex}"
     pk = meta.pk
     with connection.cursor() as cursor:
         selected = ", ".join(qn(f.column) for f in [pk, *columns])
-        cursor.execute(f"CREATE TEMP TABLE {temp} AS SELECT {selected} FROM {qn(meta.db_table)} WITH NO DATA")
-        try:
-            getters = [_getter(f) for f in [pk, *columns]]
-            _copy(cursor, temp, [pk, *columns], objs, lambda obj: [g(obj) for g in getters])
-            assignments = ", ".join(f"{qn(f.column)} = t.{qn(f.column)}" for f in columns)
-            cursor.execute(f"UPDATE {qn(meta.db_table)} u SET {assignments} FROM {temp} t "
-                           f"WHERE u.{qn(pk.column)} = t.{qn(pk.column)}")
-        finally:
-            cursor.execute(f"DROP TABLE {temp}")
+        cursor.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {selected} FROM {qn(meta.db_table)} "
+                       "WITH NO DATA")
+        getters = [_getter(f) for f in [pk, *columns]]
+        _copy(cursor, temp, [pk, *columns], objs, lambda obj: [g(obj) for g in getters])
+        assignments = ", ".join(f"{qn(f.column)} = t.{qn(f.column)}" for f in columns)
+        cursor.execute(f"UPDATE {qn(meta.db_table)} u SET {assignments} FROM {temp} t "
+                       f"WHERE u.{qn(pk.column)} = t.{qn(pk.column)}")
+        cursor.execute(f"DROP TABLE {temp}")
         _copy_history(cursor, model, objs, "~", ctx)
     unit_of = {obj.pk: getattr(obj, "unit_id", None) for obj in objs}
     changelog.record(model, [(pk_, unit_of[pk_], o, n) for pk_, o, n in rows if o is not None])

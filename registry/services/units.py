@@ -374,12 +374,12 @@ class UnitChangeRefused(DomainError):
 
 @transaction.atomic
 def unit_update_many(*, actor, reason: str, origin: str = Origin.ADMIN, updates: dict, strict: bool = True,
-                     from_date: dt.date | None = None) -> list[Unit]:
+                     from_date: dt.date | None = None, warnings: list | None = None) -> list[Unit]:
     """`unit_update` for many units at once (a change-set re-typing 2,000 units): one query locks
     them, each is checked as `unit_update` checks it (the actor's role and region, codes usable
     today, the unit's own rules), then one history-aware bulk write records them with their
-    change-log events. `updates` maps SOR-ID → {field: value}. Warnings do not stop it (the
-    caller has shown them). Raises UnitChangeRefused naming the first unit refused; nothing is
+    change-log events. `updates` maps SOR-ID → {field: value}. Warnings do not stop it: they are
+    appended to `warnings` as (SOR-ID, message) for the caller to show. Raises UnitChangeRefused naming the first unit refused; nothing is
     written then. Returns the units changed."""
     from .bulk import copy_update
 
@@ -406,15 +406,17 @@ def unit_update_many(*, actor, reason: str, origin: str = Origin.ADMIN, updates:
                             code_errors[(key, value)] = unusable_code_errors(Unit, {key: value}, today())
                         if code_errors[(key, value)]:
                             raise ValidationFailed(code_errors[(key, value)])
-                errors, _warnings = unit_messages(unit, strict=strict)
+                if from_date is not None:
+                    unit.from_date = from_date  # before the checks, as unit_update (FromDate ≤ ToDate)
+                unit.updated_at_date = today()
+                errors, unit_warnings = unit_messages(unit, strict=strict)
                 if errors:
                     raise ValidationFailed(errors)
             except DomainError as exc:
                 raise UnitChangeRefused(unit, exc) from exc
+            if warnings is not None:
+                warnings.extend((unit.sor_id, message) for msgs in unit_warnings.values() for message in msgs)
             fields.update(changed)
-            if from_date is not None:
-                unit.from_date = from_date
-            unit.updated_at_date = today()
             unit.version += 1
             changed_units.append(unit)
         if changed_units:

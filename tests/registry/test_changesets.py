@@ -432,3 +432,53 @@ def test_a_closed_unit_cannot_be_moved(make_tree, sor_admin):
                                  rows=rows(f"move;{tree['leaf'].pk};{other['si'].pk};;\n"))
     with pytest.raises(ValidationFailed, match="lukket og kan ikke flyttes"):
         engine.changeset_submit(actor=sor_admin, changeset=cs)
+
+
+def test_bad_bytes_and_look_alike_digits_are_row_errors_not_tracebacks(make_tree, sor_admin):
+    tree = make_tree()
+    with pytest.raises(engine.ChangeRowsInvalid, match="NUL"):
+        engine.parse_changes_csv(f"change;sor_id;target;field;value\nset;{tree['oe'].pk};;name;a\x00b\n".encode())
+    with pytest.raises(engine.ChangeRowsInvalid) as bad:
+        engine.changeset_create(actor=sor_admin, name="x", reason="y", rows=rows(
+            "set;²;;phone;1\n"
+            f"set;{tree['oe'].pk};;geo_parent_relation;²\n"
+            f"set;{tree['oe'].pk};;geo_parent_relation;99999999\n"))
+    messages = [e["message"] for e in bad.value.errors]
+    assert "SOR-ID ² findes ikke" in messages[0]
+    assert "helt tal" in messages[1] and "højst være 32767" in messages[2]
+
+
+def test_a_change_after_a_number_moved_in_the_same_set_finds_the_number_where_it_is(make_tree, sor_admin,
+                                                                                  second_admin):
+    tree = make_tree()
+    number = gln(4713)
+    location_number_assign(unit=tree["si"], gln=number, message_types=[_message_type("XDIS16:XD1631C")],
+                           **location_codes(), **CMD)
+    applied(sor_admin, second_admin, f"move_location_number;{tree['si'].pk};{tree['oe'].pk};;none\n"
+                                     f"message_types;{tree['si'].pk};remove;{number};XDIS16:XD1631C\n")
+    ln = LocationNumber.objects.get(gln=number)
+    assert ln.unit_id == tree["oe"].pk and not ln.message_types.exists()
+
+
+def test_who_added_changes_to_a_set_may_not_approve_it(make_tree, sor_admin, second_admin):
+    tree = make_tree()
+    cs = engine.changeset_create(actor=sor_admin, name="Tom", reason="x")
+    engine.changeset_add(actor=second_admin, changeset=cs, rows=rows(f"rename;{tree['oe'].pk};;;Andet navn\n"))
+    engine.changeset_submit(actor=sor_admin, changeset=cs)
+    with pytest.raises(NotAllowed, match="eget"):
+        engine.changeset_approve(actor=second_admin, changeset=cs)
+
+
+def test_a_change_of_a_closed_unit_is_refused_with_a_message_and_the_preview_lists_warnings(make_tree, sor_admin):
+    from registry.services.units import unit_close
+
+    tree = make_tree()
+    unit_close(unit=tree["leaf"].pk, to_date=TODAY - dt.timedelta(days=10), **CMD)
+    cs = engine.changeset_create(actor=sor_admin, name="x", reason="y",
+                                 rows=rows(f"set;{tree['leaf'].pk};;name;Nyt\n"))
+    result = engine.preview(cs)
+    assert "Lukkedatoen ligger før" in result["errors"][0]["message"]
+    cs = engine.changeset_create(actor=sor_admin, name="x", reason="y",
+                                 rows=rows(f"set;{tree['oe'].pk};;phone;44556677\n"))
+    warnings = engine.preview(cs)["warnings"]
+    assert warnings and warnings[0]["unit"] == str(tree["oe"].pk) and "elektroniske adresser" in warnings[0]["message"]

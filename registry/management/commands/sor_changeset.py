@@ -143,6 +143,8 @@ class Command(BaseCommand):
             for unit in result["units"][:200]:
                 fields = ", ".join(unit["changes"])
                 self.stdout.write(f"  {unit['sor_id']} {unit['name']}: {fields}")
+            for warning in result["warnings"]:
+                self.stdout.write(f"  ADVARSEL: {warning['unit']}: {warning['message']}")
             for note in result["notes"]:
                 self.stdout.write(f"  NB: {note}")
         if result["errors"]:
