@@ -20,10 +20,12 @@ _CODE_LIST_MODELS = [
 # What each role may do, in the words the refusal page uses.
 ROLE_DESCRIPTIONS = {
     SOR_ADMIN: gettext_lazy("retter alle registerdata og kontaktdata i hele landet, opretter, flytter og lukker "
-                            "enheder, retter kodelister, importerer SOR-filer og styrer publiceringen"),
+                            "enheder, retter kodelister, importerer SOR-filer, godkender andres ændringssæt og "
+                            "styrer publiceringen"),
     SUPPORT: gettext_lazy("retter kontaktdata (telefon, e-mail, web, adresser) på alle enheder, også med regneark; "
-                          "læser alt andet"),
-    REGIONAL: gettext_lazy("retter, opretter og lukker enheder og lokationsnumre i sin egen region; læser resten"),
+                          "foreslår ændringssæt, som en SOR-administrator godkender, når de rører andet; læser alt andet"),
+    REGIONAL: gettext_lazy("retter, opretter og lukker enheder og lokationsnumre i sin egen region og foreslår "
+                           "ændringssæt; læser resten"),
     GUEST: gettext_lazy("læser registeret og filerne; ændrer intet"),
 }
 
