@@ -429,9 +429,7 @@ class MoveChange(ChangeType):
 
     def apply(self, change, ctx):
         unit_services.unit_move(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id,
-                                new_parent=int(change.target))
-        unit_services.unit_update(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id,
-                                  changes={"from_date": ctx.effective}, override_warnings=True)
+                                new_parent=int(change.target), from_date=ctx.effective)
 
     def inverse(self, change, unit=None):
         unit = Unit.objects.get(pk=change.unit_id)

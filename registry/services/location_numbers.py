@@ -155,7 +155,8 @@ def location_number_move(*, actor, reason: str, origin: str = Origin.ADMIN, loca
     """Move an active location number, with its message types, to another unit, which then has it
     as its own. Afterwards the former holder has no number (`holder_after="none"`, the default:
     nobody chose to reroute its messages) or inherits one from its parent (`"inherited"`), unless
-    it still has another own number valid today or later."""
+    it still has another own number valid today or later. `from_date` (a change-set's effective
+    date) becomes the FromDate of the number and of the units whose location mode changes."""
     if holder_after not in (LocationMode.NONE, LocationMode.INHERITED):
         raise DomainError(_("Efter flytningen har den tidligere ejer intet nummer (none) eller arver (inherited), "
                             "ikke %(v)r.") % {"v": holder_after})
@@ -181,6 +182,8 @@ def location_number_move(*, actor, reason: str, origin: str = Origin.ADMIN, loca
             receiver.location_mode = LocationMode.OWN
             receiver.version += 1
             receiver.updated_at_date = today()
+            if from_date is not None:
+                receiver.from_date = from_date
             receiver.save()
         still_own = holder.location_numbers.filter(Q(to_date__isnull=True) | Q(to_date__gte=today())).exists()
         if not still_own and holder.location_mode == LocationMode.OWN:
@@ -190,5 +193,7 @@ def location_number_move(*, actor, reason: str, origin: str = Origin.ADMIN, loca
             holder.location_mode = holder_after
             holder.version += 1
             holder.updated_at_date = today()
+            if from_date is not None and (holder.to_date is None or from_date <= holder.to_date):
+                holder.from_date = from_date
             holder.save()
         return ln

@@ -324,8 +324,10 @@ def unit_reopen(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | 
 
 
 def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, new_parent: Unit | int,
-              expected_version: int | None = None) -> Unit:
-    """Move a unit (and everything below it) under another parent, possibly another owner."""
+              expected_version: int | None = None, from_date: dt.date | None = None) -> Unit:
+    """Move a unit (and everything below it) under another parent, possibly another owner.
+    `from_date` (a change-set's effective date) becomes the FromDate of the moved unit and of the
+    units below it whose owner changes (their records change with it)."""
     with audit_context(actor=actor, reason=reason, origin=origin):
         locked = Unit.objects.select_for_update().get(pk=getattr(unit, "pk", unit))
         parent = Unit.objects.get(pk=getattr(new_parent, "pk", new_parent))
@@ -347,6 +349,8 @@ def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | in
         locked.owner_id = parent.owner_id
         locked.ancestors = parent.ancestors + [parent.sor_id]
         locked.updated_at_date = today()
+        if from_date is not None:
+            locked.from_date = from_date
         locked.version += 1
         locked.save()
         new_prefix = locked.ancestors + [locked.sor_id]
@@ -356,10 +360,14 @@ def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | in
             if unit_below.owner_id != parent.owner_id:
                 unit_below.owner_id = parent.owner_id
                 unit_below.version += 1
+                if from_date is not None:
+                    unit_below.from_date = from_date
+                    unit_below.updated_at_date = today()
         if below:  # one history-aware bulk write, not a save per unit (a hospital has hundreds below it)
             from .bulk import copy_update
 
-            copy_update(Unit, below, ["ancestors", "owner", "version"])
+            fields = ["ancestors", "owner", "version"] + (["from_date", "updated_at_date"] if from_date else [])
+            copy_update(Unit, below, fields)
         return locked
 
 

@@ -102,9 +102,14 @@ def test_moving_an_institution_to_another_owner_moves_its_subtree_and_the_previe
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
     assert cs.status == "submitted" and cs.risk == "high"
     engine.changeset_approve(actor=second_admin, changeset=cs)
-    engine.changeset_apply(actor=second_admin, changeset=cs)
+    cs = engine.changeset_apply(actor=second_admin, changeset=cs)
     leaf = Unit.objects.get(pk=private["leaf"].pk)
     assert leaf.owner_id == region["ie"].pk and leaf.ancestors[0] == region["ie"].pk
+    # Every record the move changed carries the set's effective date; one history row per unit.
+    for key in ("si", "oe", "leaf"):
+        moved_unit = Unit.objects.get(pk=private[key].pk)
+        assert moved_unit.from_date == cs.effective_date
+        assert moved_unit.history.filter(operation_id=cs.operation_id).count() == 1
 
 
 def test_a_refused_change_applies_nothing_and_names_the_change_and_the_unit(make_tree, sor_admin, second_admin):
@@ -257,8 +262,10 @@ def test_location_number_moved_from_owner_to_institution_is_inherited_below_and_
     engine.changeset_approve(actor=second_admin, changeset=cs)
     engine.changeset_apply(actor=second_admin, changeset=cs)
     ln.refresh_from_db()
-    assert ln.unit_id == tree["si"].pk
-    assert Unit.objects.get(pk=tree["ie"].pk).location_mode == LocationMode.NONE
+    assert ln.unit_id == tree["si"].pk and ln.from_date == TODAY
+    owner = Unit.objects.get(pk=tree["ie"].pk)
+    assert owner.location_mode == LocationMode.NONE and owner.from_date == TODAY
+    assert Unit.objects.get(pk=tree["si"].pk).from_date == TODAY
     leaf = unit_effective_values(Unit.objects.get(pk=tree["leaf"].pk))["location_number"]
     assert (leaf.value.gln, leaf.source) == (ln.gln, tree["si"].pk)
 
