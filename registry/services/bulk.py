@@ -35,17 +35,23 @@ def bulk_create(model, objs, *, batch_size: int = 2000):
     return created
 
 
-def bulk_update(model, objs, fields, *, batch_size: int = 2000):
-    ctx = require_context()
-    objs = list(objs)
-    attnames = [model._meta.get_field(name).attname for name in fields]
+def _before_after(model, objs, attnames) -> list[tuple]:
+    """(pk, tracked values stored now, tracked values of the object) per object: what the change
+    log records for a bulk write (old values read in one query per 5,000 rows)."""
     tracked = [a for a in attnames if a in set(changelog.tracked_attnames(model))]
     old = {}
     pks = [obj.pk for obj in objs]
     for start in range(0, len(pks), 5000):
         for row in model._base_manager.filter(pk__in=pks[start:start + 5000]).values("pk", *tracked):
             old[row.pop("pk")] = {k: changelog.jsonable(v) for k, v in row.items()}
-    rows = [(obj.pk, old.get(obj.pk), changelog.values_of(obj, tracked)) for obj in objs]
+    return [(obj.pk, old.get(obj.pk), changelog.values_of(obj, tracked)) for obj in objs]
+
+
+def bulk_update(model, objs, fields, *, batch_size: int = 2000):
+    ctx = require_context()
+    objs = list(objs)
+    attnames = [model._meta.get_field(name).attname for name in fields]
+    rows = _before_after(model, objs, attnames)
     if model._meta.model_name == "locationnumber":
         extra = {obj.pk: obj.unit_id for obj in objs}
         rows_for_watch = [(pk, {**(o or {}), "unit_id": (o or {}).get("unit_id", extra[pk])}, {**n, "unit_id": extra[pk]})
@@ -124,13 +130,7 @@ def copy_update(model, objs, fields):
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     attnames = [f.attname for f in columns]
-    tracked = [a for a in attnames if a in set(changelog.tracked_attnames(model))]
-    old = {}
-    pks = [obj.pk for obj in objs]
-    for start in range(0, len(pks), 5000):
-        for row in model._base_manager.filter(pk__in=pks[start:start + 5000]).values("pk", *tracked):
-            old[row.pop("pk")] = {k: changelog.jsonable(v) for k, v in row.items()}
-    rows = [(obj.pk, old.get(obj.pk), changelog.values_of(obj, tracked)) for obj in objs]
+    rows = _before_after(model, objs, attnames)
     changelog.watch_for(model, rows)
     qn = connection.ops.quote_name
     # Its own name, dropped with the transaction: a failed COPY or UPDATE aborts the transaction,
