@@ -24,6 +24,12 @@ def is_system(actor) -> bool:
     return actor is None or getattr(actor, "pk", None) is None
 
 
+def is_sor_admin(actor) -> bool:
+    """An SOR-administrator (SDS's own staff: may approve others' sets and edit in a freeze);
+    the system (importers, tasks, commands without --user) counts as one."""
+    return is_system(actor) or actor.is_superuser or actor.has_perm("registry.approve_changeset")
+
+
 def region_scope(actor):
     """The region a user is limited to, or None for no limit."""
     if is_system(actor) or actor.is_superuser or actor.has_perm("registry.all_regions"):

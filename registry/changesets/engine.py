@@ -35,7 +35,7 @@ from ..models import (
     Risk,
     Unit,
 )
-from ..permissions import is_system
+from ..permissions import is_sor_admin, is_system
 from ..services.units import UnitChangeRefused, unit_update_many
 from .types import TYPES, ApplyContext, lookups, prefetch_units
 
@@ -56,10 +56,6 @@ class ChangeRowsInvalid(DomainError):
 
 def today() -> dt.date:
     return timezone.localdate()
-
-
-def is_sor_admin(actor) -> bool:
-    return is_system(actor) or actor.is_superuser or actor.has_perm("registry.approve_changeset")
 
 
 def _event(cs: ChangeSet, code: str, actor, note: str = "", **data) -> None:

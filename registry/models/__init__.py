@@ -1,4 +1,4 @@
-from .changesets import Change, ChangeSet, ChangeSetEvent, ChangeSetStatus, Risk
+from .changesets import Change, ChangeSet, ChangeSetEvent, ChangeSetStatus, FreezeWindow, Risk
 from .codes import (
     ClinicalSpeciality,
     CodeList,
@@ -28,6 +28,7 @@ __all__ = [
     "ChangeSet",
     "ChangeSetEvent",
     "ChangeSetStatus",
+    "FreezeWindow",
     "ClinicalSpeciality",
     "CodeList",
     "EdiAdministrator",

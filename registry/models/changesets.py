@@ -21,6 +21,8 @@ class ChangeSetStatus(models.TextChoices):
     REJECTED = "rejected", _("afvist")
     CANCELLED = "cancelled", _("annulleret")
     FAILED = "failed", _("fejlet")
+    # Applied, and an inverse set has been drafted to undo it (`reverted_by` on the inverse).
+    REVERTED = "reverted", _("tilbageført")
 
 
 class Risk(models.TextChoices):
@@ -47,6 +49,10 @@ class ChangeSet(models.Model):
     applied_at = models.DateTimeField(_("gennemført"), null=True, blank=True)
     operation = models.ForeignKey("registry.Operation", verbose_name=_("operation"), null=True, blank=True,
                                   on_delete=models.PROTECT, related_name="+")
+    # An inverse set names the set it undoes; the original's `inverses` lead back to it.
+    reverts = models.ForeignKey("self", verbose_name=_("tilbagefører"), null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="inverses")
+    submitted_at = models.DateTimeField(_("indsendt"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("ændringssæt")
@@ -109,3 +115,31 @@ class ChangeSetEvent(models.Model):
 
     def __str__(self):
         return self.code
+
+
+class FreezeWindow(models.Model):
+    """A time in which the register is frozen (as in April 2018, when no updates were possible for
+    three days while a new register was loaded): the services refuse edits from everyone but
+    SOR-administrators, imports and scheduled sets wait for the first nightly run after it
+    unless the window lets them through. Change-sets may still be proposed and decided."""
+
+    starts_at = models.DateTimeField(_("fra"))
+    ends_at = models.DateTimeField(_("til"))
+    reason = models.TextField(_("begrundelse"))
+    allow_imports = models.BooleanField(_("import tilladt"), default=False)
+    allow_scheduled = models.BooleanField(_("planlagte ændringssæt tilladt"), default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("oprettet af"), null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("oprettet"), auto_now_add=True)
+    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("afsluttet af"), null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("frysevindue")
+        verbose_name_plural = _("frysevinduer")
+        ordering = ["-starts_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")),
+                                              name="freeze_window_ends_after_start")]
+
+    def __str__(self):
+        return f"{self.reason} ({self.starts_at:%d-%m-%Y %H:%M} – {self.ends_at:%d-%m-%Y %H:%M})"
