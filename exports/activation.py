@@ -1,22 +1,21 @@
 """The first step of the nightly chain: activate changes that take effect on the snapshot date.
 
-Today nothing is scheduled (every change takes effect when it is saved, its validity dates
-telling consumers when it applies), so the registry is empty and the step only logs that. Later
-features (scheduled change-sets, reorganisations) register an activator:
+Features register an activator; the approved change-sets whose date has come are one
+(`registry.change_sets`, registered by `exports.apps`):
 
     from exports.activation import register_activator
 
-    @register_activator("registry.change_sets")
-    def activate_change_sets(day, *, log):
-        applied = change_set_apply_due(day=day, actor=None, reason=..., origin="task")
-        log(f"{len(applied)} ændringssæt aktiveret")
-        return {"applied": len(applied)}
+    @register_activator("registry.change_sets", own_transactions=True)
+    def activate_change_sets(day, *, log, parent):
+        return change_set_apply_due(day, log=log, parent=parent)
 
 An activator must be idempotent (the chain may run twice for one date after a lost worker), call
-services (they open the audit context), and return a small JSON-able summary. Each one runs in
-its own transaction and is its own operation, a child of the run's operation: a failing
-activator rolls back only its own work and fails the run, so no file is published from a
-half-activated register.
+services (they open the audit context), and return a small JSON-able summary. By default each
+one runs in its own transaction and is its own operation, a child of the run's operation: a
+failing activator rolls back only its own work and fails the run, so no file is published from
+a half-activated register. One registered with `own_transactions=True` opens its own (one per
+item, each a child operation of `parent`) and handles its items' failures itself: one failing
+change-set is marked failed and the others and the file go on.
 """
 
 from __future__ import annotations
@@ -29,11 +28,16 @@ from registry.models import OperationKind
 
 Activator = Callable[..., dict]
 _ACTIVATORS: dict[str, Activator] = {}
+_OWN_TRANSACTIONS: set[str] = set()
 
 
-def register_activator(name: str):
+def register_activator(name: str, *, own_transactions: bool = False):
     def decorate(func: Activator) -> Activator:
         _ACTIVATORS[name] = func
+        if own_transactions:
+            _OWN_TRANSACTIONS.add(name)
+        else:
+            _OWN_TRANSACTIONS.discard(name)
         return func
 
     return decorate
@@ -41,6 +45,7 @@ def register_activator(name: str):
 
 def unregister_activator(name: str) -> None:
     _ACTIVATORS.pop(name, None)
+    _OWN_TRANSACTIONS.discard(name)
 
 
 def activators() -> dict[str, Activator]:
@@ -59,6 +64,10 @@ def run_activators(day: dt.date, *, log: Callable[[str], None]) -> dict[str, dic
                              reason=f"Natlig aktivering af ændringer gældende {day}")
     try:
         for name, func in list(_ACTIVATORS.items()):
+            if name in _OWN_TRANSACTIONS:
+                results[name] = summary = func(day, log=log, parent=run_op) or {}
+                log(f"Aktivering: {name}: {summary}")
+                continue
             with audit_context(actor=None, reason=f"Natlig aktivering ({name}) af ændringer gældende {day}",
                                origin=Origin.TASK, parent=run_op):
                 summary = func(day, log=log) or {}

@@ -21,8 +21,10 @@ import re
 from collections import defaultdict
 
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 
 from ..audit import Origin, audit_context
 from ..errors import DomainError, NotAllowed, ValidationFailed
@@ -219,14 +221,17 @@ def _stale(cs: ChangeSet) -> list[dict]:
     return out
 
 
-def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool, warnings: list | None = None) -> int:
-    """Apply every change in order inside the set's operation; returns the operation's id.
-    Raises _ChangeFailed naming the change and the unit at the first refusal. The services'
-    warnings (which do not stop a set) are appended to `warnings` as (SOR-ID, message)."""
-    ctx = ApplyContext(warnings=warnings if warnings is not None else [], actor=actor, reason=f"{cs.name}: {cs.reason}", effective=cs.effective_date,
-                       origin=Origin.COMMAND if is_system(actor) else Origin.ADMIN)
+def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool, warnings: list | None = None,
+                 origin: str | None = None, parent=None) -> int:
+    """Apply every change in order inside the set's operation (a child of `parent`, e.g. the
+    nightly run's, when given); returns the operation's id. Raises _ChangeFailed naming the
+    change and the unit at the first refusal. The services' warnings (which do not stop a set)
+    are appended to `warnings` as (SOR-ID, message)."""
+    ctx = ApplyContext(warnings=warnings if warnings is not None else [], actor=actor,
+                       reason=f"{cs.name}: {cs.reason}", effective=cs.effective_date,
+                       origin=origin or (Origin.COMMAND if is_system(actor) else Origin.ADMIN))
     with lookups(), audit_context(actor=actor, reason=ctx.reason, origin=ctx.origin, kind=OperationKind.CHANGE_SET,
-                                  provenance={"change_set": cs.pk, "name": cs.name}) as audit:
+                                  provenance={"change_set": cs.pk, "name": cs.name}, parent=parent) as audit:
         for run in _runs(cs.changes.all()):
             change = run[0]
             change_type = TYPES[change.kind]
@@ -234,9 +239,11 @@ def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool, warnings: list |
                 if change_type.fieldwise:
                     _apply_fieldwise(run, ctx, record_inverse=record_inverse)
                     continue
-                if record_inverse:
+                if record_inverse and not change_type.inverse_after_apply:
                     Change.objects.filter(pk=change.pk).update(inverse=change_type.inverse(change))
-                change_type.apply(change, ctx)
+                result = change_type.apply(change, ctx)
+                if record_inverse and change_type.inverse_after_apply:
+                    Change.objects.filter(pk=change.pk).update(inverse=change_type.inverse(change, result))
             except UnitChangeRefused as exc:
                 failed = next(c for c in run if c.unit_id == exc.unit.pk)
                 raise _ChangeFailed(failed, exc.cause) from exc
@@ -489,7 +496,8 @@ def _may_make_edits(actor, cs: ChangeSet) -> bool:
 
 def changeset_submit(*, actor, changeset) -> ChangeSet:
     """Draft → submitted, after validation; a low-risk set whose author may make its edits is
-    approved by the policy at once (recorded as its approval)."""
+    approved by the policy at once (recorded as its approval), and applied at once when its
+    date has come."""
     with transaction.atomic():
         cs = _locked(changeset)
         _require(cs, S.DRAFT)
@@ -505,31 +513,51 @@ def changeset_submit(*, actor, changeset) -> ChangeSet:
         _require(cs, S.DRAFT)
         cs.risk = set_risk(cs)
         cs.status = S.SUBMITTED
+        cs.submitted_at = timezone.now()
         _event(cs, "submitted", actor, risk=cs.risk)
-        if cs.risk == Risk.LOW and _may_make_edits(actor, cs):
+        if cs.risk == Risk.LOW and _may_make_edits(actor, cs) and not _blocking_conflicts(cs):
             cs.status = S.APPROVED
             cs.approval = "policy"
             _event(cs, "approved", actor, note=_("Lav risiko, og forfatteren må selv lave ændringerne (politik)."),
                    approval="policy")
         cs.save()
-    return cs
+    return _apply_if_due(cs, actor)
 
 
-@transaction.atomic
 def changeset_approve(*, actor, changeset, note: str = "") -> ChangeSet:
-    cs = _locked(changeset)
-    _require(cs, S.SUBMITTED)
-    if is_system(actor) or not is_sor_admin(actor):
-        raise NotAllowed(_("Kun en SOR-administrator kan godkende et ændringssæt."))
-    contributed = cs.events.filter(code__in=[EVENT + "created", EVENT + "changes_added"], actor=actor).exists()
-    if cs.author_id == actor.pk or contributed:
-        raise NotAllowed(_("Du kan ikke godkende dit eget ændringssæt: en anden SOR-administrator skal godkende det."))
-    cs.status = S.APPROVED
-    cs.approved_by = actor
-    cs.approval = "person"
-    cs.save()
-    _event(cs, "approved", actor, note=note, approval="person")
-    return cs
+    """Submitted → approved by another SOR-administrator (four eyes), refused while the set
+    conflicts with one submitted before it; a set whose date has come is applied at once."""
+    with transaction.atomic():
+        cs = _locked(changeset)
+        _require(cs, S.SUBMITTED)
+        if is_system(actor) or not is_sor_admin(actor):
+            raise NotAllowed(_("Kun en SOR-administrator kan godkende et ændringssæt."))
+        contributed = cs.events.filter(code__in=[EVENT + "created", EVENT + "changes_added"], actor=actor).exists()
+        if cs.author_id == actor.pk or contributed:
+            raise NotAllowed(_("Du kan ikke godkende dit eget ændringssæt: en anden SOR-administrator skal godkende det."))
+        blocking = _blocking_conflicts(cs)
+        if blocking:
+            raise DomainError(_("Sættet kan ikke godkendes, før konflikten er løst (det andet sæt annulleres eller "
+                                "ændres): %(c)s") % {"c": "; ".join(c["message"] for c in blocking[:5])})
+        cs.status = S.APPROVED
+        cs.approved_by = actor
+        cs.approval = "person"
+        cs.save()
+        _event(cs, "approved", actor, note=note, approval="person")
+    return _apply_if_due(cs, actor)
+
+
+def _apply_if_due(cs: ChangeSet, actor) -> ChangeSet:
+    """An approved set whose date has come applies at once; one the actor may not apply now
+    (a freeze window, the actor's role) stays approved for the nightly run."""
+    if cs.status != S.APPROVED or cs.effective_date > today():
+        return cs
+    try:
+        return changeset_apply(actor=actor, changeset=cs)
+    except NotAllowed:
+        return ChangeSet.objects.get(pk=cs.pk)
+    except DomainError:
+        return ChangeSet.objects.get(pk=cs.pk)  # failed, with its reason on the set
 
 
 @transaction.atomic
@@ -544,6 +572,7 @@ def changeset_reject(*, actor, changeset, note: str = "") -> ChangeSet:
     cs.status_reason = note
     cs.save()
     _event(cs, "rejected", actor, note=note)
+    _release_reverted(cs, actor)
     return cs
 
 
@@ -557,17 +586,34 @@ def changeset_cancel(*, actor, changeset, note: str = "") -> ChangeSet:
     cs.status_reason = note
     cs.save()
     _event(cs, "cancelled", actor, note=note)
+    _release_reverted(cs, actor)
     return cs
 
 
-def changeset_apply(*, actor, changeset) -> ChangeSet:
-    """Approved → applied, as one operation, all or nothing. A refusal (a stale change, a rule
-    the register as it then stands breaks, the actor's rights) applies nothing and marks the set
-    failed with the reason naming the change and the unit."""
+def _release_reverted(inverse: ChangeSet, actor) -> None:
+    """An inverse set that will not be applied: the set it would revert is applied again."""
+    if inverse.reverts_id is None:
+        return
+    original = _locked(inverse.reverts_id)
+    if original.status == S.REVERTED:
+        original.status = S.APPLIED
+        original.save(update_fields=["status"])
+        _event(original, "revert_dropped", actor, inverse=str(inverse.pk),
+               note=_("Tilbageførslen nr. %(id)s blev %(status)s.") % {"id": inverse.pk, "status": inverse.get_status_display()})
+
+
+def changeset_apply(*, actor, changeset, day: dt.date | None = None, origin: str | None = None,
+                    parent=None) -> ChangeSet:
+    """Approved → applied, as one operation (a child of `parent` when given), all or nothing.
+    `day` is the date the caller applies for (the nightly run's date; default today): a set
+    dated later is refused. A refusal (a stale change, a rule the register as it then stands
+    breaks) applies nothing and marks the set failed with the reason naming the change and the
+    unit; the applier's rights (and a freeze window) refuse without changing the set."""
+    day = day or today()
     with transaction.atomic():
         cs = _locked(changeset)
         _require(cs, S.APPROVED)
-        if cs.effective_date > today():
+        if cs.effective_date > day:
             raise DomainError(_("Sættet gælder fra %(d)s og kan gennemføres fra den dag.")
                               % {"d": cs.effective_date.strftime("%d-%m-%Y")})
         if not is_system(actor) and cs.approval == "policy" and cs.author_id != actor.pk and not is_sor_admin(actor):
@@ -582,7 +628,7 @@ def changeset_apply(*, actor, changeset) -> ChangeSet:
         else:
             try:
                 with transaction.atomic():
-                    operation_id = _run_changes(cs, actor, record_inverse=True)
+                    operation_id = _run_changes(cs, actor, record_inverse=True, origin=origin, parent=parent)
             except _ChangeFailed as exc:
                 if isinstance(exc.cause, NotAllowed):
                     # The person applying may not make this change: refused, the set stays approved.
@@ -593,15 +639,245 @@ def changeset_apply(*, actor, changeset) -> ChangeSet:
             cs.status_reason = failure
             cs.save()
             _event(cs, "failed", actor, note=failure)
+            _release_reverted(cs, actor)
         else:
             cs.status = S.APPLIED
             cs.applied_at = timezone.now()
             cs.operation_id = operation_id
             cs.save()
             _event(cs, "applied", actor, operation=operation_id)
+            if cs.reverts_id is not None:
+                _event(_locked(cs.reverts_id), "revert_applied", actor, inverse=str(cs.pk), operation=operation_id)
     if failure is not None:
         raise DomainError(failure)
     return cs
+
+
+def apply_due(day: dt.date, *, log=print, parent=None) -> dict:
+    """The nightly activation: every approved set dated `day` or earlier, oldest date first, each
+    in its own transaction and operation (a child of `parent`); a set that fails is marked failed
+    and the others go on. Inside a freeze window that does not let scheduled sets through they
+    wait for the first run after it. Idempotent: an applied set is not approved any more."""
+    from .. import freeze
+
+    due = list(ChangeSet.objects.filter(status=S.APPROVED, effective_date__lte=day)
+               .order_by("effective_date", "submitted_at", "pk").values_list("pk", flat=True))
+    window = freeze.active_window()
+    if due and window is not None and not window.allow_scheduled:
+        log(_("%(n)d ændringssæt venter på, at frysevinduet %(w)s slutter.") % {"n": len(due), "w": window})
+        return {"applied": [], "failed": [], "waiting": [str(pk) for pk in due]}
+    applied, failed = [], []
+    for pk in due:
+        try:
+            changeset_apply(actor=None, changeset=pk, day=day, origin=Origin.TASK, parent=parent)
+        except DomainError as exc:
+            if ChangeSet.objects.filter(pk=pk, status=S.APPROVED).exists():
+                log(_("Ændringssæt %(id)s blev ikke gennemført og venter: %(e)s") % {"id": pk, "e": exc})
+                continue
+            failed.append(str(pk))
+            log(_("Ændringssæt %(id)s fejlede: %(e)s") % {"id": pk, "e": exc})
+            continue
+        applied.append(str(pk))
+        log(_("Ændringssæt %(id)s gennemført.") % {"id": pk})
+    return {"applied": applied, "failed": failed, "waiting": []}
+
+
+# -- conflicts --------------------------------------------------------------------------------------
+
+PENDING = (S.SUBMITTED, S.APPROVED)
+
+
+def change_keys(change: Change) -> list[tuple[str, str]]:
+    """What a change writes, as (thing, field) pairs: two pending sets writing the same pair conflict."""
+    kind = change.kind
+    unit = str(change.unit_id) if change.unit_id else ""
+    if TYPES[kind].fieldwise:
+        return [(unit, change.field or {"rename": "name", "retype": "entity_type"}[kind])]
+    if kind == "move":
+        return [(unit, "parent")]
+    if kind in ("close", "reopen"):
+        return [(unit, "to_date")]
+    if kind == "withdraw":
+        return [(unit, "*")]
+    if kind == "create":
+        return []
+    if kind == "assign_location_number":
+        return [(f"ln:{change.value}", "unit")]
+    if kind == "message_types":
+        return [(f"ln:{change.field}", "message_types")]
+    return [(f"ln:{change.field}", "unit")]  # move/close a location number
+
+
+_FIELD_WORDS = {"parent": _l("placering"), "to_date": _l("lukning"), "*": _l("enheden"), "unit": _l("placering"),
+                "message_types": _l("meddelelsestyper")}
+
+
+def conflicts(changeset) -> list[dict]:
+    """The pending sets (submitted or approved, not applied) that write something this set
+    writes: per unit (or location number) and field, which set was submitted first. The one
+    submitted later cannot be approved until the conflict is resolved."""
+    cs = ChangeSet.objects.get(pk=getattr(changeset, "pk", changeset))
+    mine = defaultdict(set)
+    for change in cs.changes.all():
+        for key in change_keys(change):
+            mine[key[0]].add(key[1])
+    if not mine:
+        return []
+    unit_ids = [int(k) for k in mine if k.isdigit()]
+    glns = [k[3:] for k in mine if k.startswith("ln:")]
+    others = (Change.objects.filter(changeset__status__in=PENDING).exclude(changeset=cs)
+              .filter(Q(unit_id__in=unit_ids) | Q(field__in=glns) | Q(value__in=glns))
+              .select_related("changeset"))
+    out, seen = [], set()
+    for other in others:
+        for thing, field in change_keys(other):
+            hit = thing in mine and (field in mine[thing] or "*" in mine[thing] or field == "*")
+            if not hit or (other.changeset_id, thing, field) in seen:
+                continue
+            seen.add((other.changeset_id, thing, field))
+            earlier = _submitted_before(other.changeset, cs)
+            what = (_("lokationsnummer %(gln)s") % {"gln": thing[3:]}) if thing.startswith("ln:") \
+                else (_("SOR-ID %(id)s") % {"id": thing})
+            label = _FIELD_WORDS.get(field)
+            field_text = str(label) if label else _field_label(field)
+            out.append({
+                "other": str(other.changeset_id), "other_name": other.changeset.name,
+                "other_status": other.changeset.status, "unit": thing, "field": field,
+                "blocks": earlier,
+                "message": _("%(what)s, %(field)s: også ændret af sæt nr. %(id)s %(name)r (%(status)s), indsendt "
+                             "%(when)s") % {"what": what, "field": field_text, "id": other.changeset_id,
+                                            "name": other.changeset.name,
+                                            "status": other.changeset.get_status_display(),
+                                            "when": _("før dette") if earlier else _("efter dette")},
+            })
+    return out
+
+
+def _field_label(name: str) -> str:
+    try:
+        return str(Unit._meta.get_field(name).verbose_name)
+    except Exception:  # noqa: BLE001 - a name that is not a field is shown as it is
+        return name
+
+
+def _submitted_before(other: ChangeSet, cs: ChangeSet) -> bool:
+    """Whether `other` came first: approved already, or submitted earlier (a draft comes last)."""
+    if other.status == S.APPROVED and cs.status != S.APPROVED:
+        return True
+    if cs.submitted_at is None:
+        return True
+    if other.submitted_at is None:
+        return False
+    return (other.submitted_at, other.pk) < (cs.submitted_at, cs.pk)
+
+
+def _blocking_conflicts(cs: ChangeSet) -> list[dict]:
+    return [c for c in conflicts(cs) if c["blocks"]]
+
+
+def pending_by_unit(ids) -> dict[int, list[ChangeSet]]:
+    """Per unit of `ids`: the pending sets (submitted or approved, not applied) with a change
+    about it (a new unit counts for its parent), by effective date."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return {}
+    out: dict[int, list[ChangeSet]] = defaultdict(list)
+    rows = (Change.objects.filter(changeset__status__in=PENDING)
+            .filter(Q(unit_id__in=ids) | Q(kind="create", target__in=[str(i) for i in ids]))
+            .select_related("changeset").order_by("changeset__effective_date", "changeset_id"))
+    for change in rows:
+        unit = change.unit_id if change.unit_id in ids else int(change.target)
+        if change.changeset not in out[unit]:
+            out[unit].append(change.changeset)
+    return dict(out)
+
+
+# -- revert -----------------------------------------------------------------------------------------
+
+def _changed_since(change: Change) -> str | None:
+    """Why the register no longer holds what the change wrote (a later change touched the same
+    field), or None. Read before drafting its inverse: a later change is never overwritten."""
+    from ..models import LocationNumber
+
+    kind = change.kind
+    change_type = TYPES[kind]
+    if kind == "create":
+        return None
+    if kind == "close_location_number":
+        return _("Et lukket lokationsnummer (%(gln)s) genåbnes ikke af en tilbageførsel; tildel det igen.") % {
+            "gln": change.field}
+    if kind in ("move_location_number", "assign_location_number", "message_types"):
+        gln = change.value if kind == "assign_location_number" else change.field
+        ln = (LocationNumber.objects.filter(gln=gln).filter(Q(to_date__isnull=True) | Q(to_date__gte=today()))
+              .prefetch_related("message_types").order_by("-pk").first())
+        holder = int(change.target) if kind == "move_location_number" else change.unit_id
+        if ln is None or ln.unit_id != holder:
+            return _("Lokationsnummer %(gln)s ligger ikke længere, hvor sættet lagde det.") % {"gln": gln}
+        if kind == "message_types":
+            codes = {mt.code for mt in ln.message_types.all()}
+            wanted = change.value.partition(">")[2].strip() if change.target == "replace" else change.value
+            present = wanted in codes
+            if present != (change.target != "remove"):
+                return _("Meddelelsestyperne på %(gln)s er ændret siden.") % {"gln": gln}
+        return None
+    unit = Unit.objects.filter(pk=change.unit_id).first()
+    if unit is None:
+        return _("SOR-ID %(id)s findes ikke længere.") % {"id": change.unit_id}
+    if change_type.fieldwise:
+        for name, value in change_type.values(change).items():
+            if getattr(unit, name) != value:
+                return _("%(unit)s: %(field)s er ændret siden (nu %(now)r).") % {
+                    "unit": unit, "field": _field_label(name), "now": getattr(unit, name)}
+        return None
+    if kind == "move" and unit.parent_id != int(change.target):
+        return _("%(unit)s er flyttet igen siden.") % {"unit": unit}
+    if kind == "close" and unit.to_date is None:
+        return _("%(unit)s er genåbnet siden.") % {"unit": unit}
+    if kind == "reopen" and unit.to_date is not None:
+        return _("%(unit)s er lukket igen siden.") % {"unit": unit}
+    return None
+
+
+def changeset_revert(*, actor, changeset, effective_date: dt.date | None = None, reason: str = "") -> ChangeSet:
+    """Draft the inverse of an applied set (it needs the same approval as any set): every
+    change's stored inverse, last change first. A change a later change has overwritten is left
+    out and listed as a conflict (on the inverse's timeline and in `revert_conflicts`). The
+    original gets status "reverted" and leads to its inverse; if the inverse is cancelled,
+    rejected or fails, the original is applied again. Returns the inverse (a draft)."""
+    _check_may_propose(actor)
+    with transaction.atomic():
+        original = _locked(changeset)
+        _require(original, S.APPLIED)
+        rows, skipped = [], []
+        for change in original.changes.order_by("-position"):
+            why = _changed_since(change)
+            if why is not None:
+                skipped.append({"change": change.position, "description": change.description, "message": why})
+                continue
+            for row in change.inverse or []:
+                rows.append({"row": len(rows) + 2, **row})
+        if not rows:
+            raise DomainError(_("Intet at tilbageføre: %(why)s") % {
+                "why": "; ".join(c["message"] for c in skipped) or _("sættet har ingen ændringer med en modsat ændring.")})
+        inverse = changeset_create(
+            actor=actor, name=(_("Tilbageførsel af %(name)s") % {"name": original.name})[:200],
+            reason=reason or _("Tilbagefører ændringssæt nr. %(id)s (%(reason)s)") % {"id": original.pk,
+                                                                                     "reason": original.reason},
+            effective_date=effective_date or max(today(), original.effective_date), rows=rows)
+        inverse.reverts = original
+        inverse.save(update_fields=["reverts"])
+        if skipped:
+            _event(inverse, "revert_conflicts", actor, note="; ".join(c["message"] for c in skipped), conflicts=skipped)
+        original.status = S.REVERTED
+        original.save(update_fields=["status"])
+        _event(original, "reverted", actor, inverse=str(inverse.pk))
+    return inverse
+
+
+def revert_conflicts(cs: ChangeSet) -> list[dict]:
+    """The changes an inverse set leaves out because later changes overwrote them."""
+    event = cs.events.filter(code=EVENT + "revert_conflicts").first()
+    return list(event.data.get("conflicts", [])) if event else []
 
 
 def waiting_for(user):
@@ -621,6 +897,10 @@ def summary(cs: ChangeSet) -> dict:
         "effective_date": cs.effective_date.isoformat(), "author": cs.author.username if cs.author else None,
         "approved_by": cs.approved_by.username if cs.approved_by else None, "approval": cs.approval,
         "status_reason": cs.status_reason, "operation": str(cs.operation_id) if cs.operation_id else None,
+        "reverts": str(cs.reverts_id) if cs.reverts_id else None,
+        "inverse": next((str(i.pk) for i in cs.inverses.order_by("-pk")), None),
+        "conflicts": conflicts(cs) if cs.status in (S.DRAFT, *PENDING) else [],
+        "revert_conflicts": revert_conflicts(cs),
         "changes": [{"n": c.position, "change": c.kind, "sor_id": str(c.unit_id) if c.unit_id else None,
                      "target": c.target, "field": c.field, "value": c.value, "description": c.description}
                     for c in cs.changes.all()],

@@ -237,6 +237,9 @@ class ChangeType:
     # Whether `base_version` is the version of the unit `unit_id` (read for many changes at once).
     versioned_by_unit = True
 
+    # Whether `inverse` is read after `apply` (given what apply returned) rather than before.
+    inverse_after_apply = False
+
     # Field-wise changes (set, rename, retype) give the unit's new values; the engine applies a
     # run of them on many units in one `unit_update_many`.
     fieldwise = False
@@ -473,8 +476,35 @@ class CreateChange(ChangeType):
         ctx.written_units.add(unit.sor_id)
         return unit
 
+    # The inverse names the new unit, so it is recorded after the change is applied.
+    inverse_after_apply = True
+
     def inverse(self, change, unit=None):
-        return [{"change": "close", "sor_id": "<ny>", "target": "", "field": "", "value": ""}]
+        return [{"change": "withdraw", "sor_id": str(unit.sor_id), "target": "", "field": "", "value": ""}]
+
+
+@register
+class WithdrawChange(ChangeType):
+    """The inverse of `create`: a unit never in a published file is withdrawn (removed, its
+    SOR-ID never reused); one a published file may hold is closed instead."""
+
+    kind = "withdraw"
+    label = _l("træk ny enhed tilbage")
+
+    def expand(self, row):
+        unit = _unit(row["sor_id"])
+        return [Concrete("withdraw", unit.sor_id, base_version=unit.version,
+                         description=_("%(unit)s trækkes tilbage (lukkes, hvis den har været i en publiceret fil)")
+                         % {"unit": unit})]
+
+    def apply(self, change, ctx):
+        if not unit_services.was_published(change.unit_id):
+            unit_services.unit_withdraw(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id)
+            return
+        unit = Unit.objects.get(pk=change.unit_id)
+        unit_services.unit_close(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=unit,
+                                 to_date=max(ctx.effective - dt.timedelta(days=1), unit.from_date),
+                                 include_descendants=True)
 
 
 @register
@@ -580,8 +610,10 @@ class MoveLocationNumberChange(_NumberChange):
                                          holder_after=change.value or LocationMode.NONE, from_date=ctx.effective)
 
     def inverse(self, change, unit=None):
+        # The receiver gets back the way it was reached before (none or inherited).
+        mode = Unit.objects.filter(pk=int(change.target)).values_list("location_mode", flat=True).first()
         return [{"change": "move_location_number", "sor_id": change.target, "target": str(change.unit_id),
-                 "field": change.field, "value": "none"}]
+                 "field": change.field, "value": mode if mode == LocationMode.INHERITED else LocationMode.NONE}]
 
 
 @register

@@ -102,7 +102,8 @@ def allocate_sor_id() -> int:
         while True:
             cursor.execute("SELECT nextval('registry_sor_id_seq')")
             sor_id = ids.sor_id_for_sequence(cursor.fetchone()[0])
-            if not Unit.objects.filter(sor_id=sor_id).exists():
+            # A withdrawn unit's SOR-ID stays used: its history keeps it.
+            if not Unit.objects.filter(sor_id=sor_id).exists() and not Unit.history.filter(sor_id=sor_id).exists():
                 return sor_id
 
 
@@ -321,6 +322,38 @@ def unit_reopen(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | 
             target.save()
             reopened.append(target)
         return reopened
+
+
+def was_published(unit: Unit | int) -> bool:
+    """Whether a published file can hold the unit: a run published whose snapshot was taken
+    (it started) after the unit was first saved."""
+    from exports.models import ExportRun
+
+    first = Unit.history.filter(sor_id=getattr(unit, "pk", unit)).order_by("history_date").values_list(
+        "history_date", flat=True).first()
+    return first is None or ExportRun.objects.filter(published_at__isnull=False, started_at__gt=first).exists()
+
+
+@transaction.atomic
+def unit_withdraw(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int) -> int:
+    """Withdraw a unit that was never in a published file (a unit created by mistake, or by a
+    change-set being reverted): the unit and its location numbers are removed, their history
+    keeps them, and the SOR-ID is never handed out again. A unit a published file may hold is
+    closed instead, never removed; one with units below it cannot be withdrawn. Returns the SOR-ID."""
+    with audit_context(actor=actor, reason=reason, origin=origin):
+        locked = Unit.objects.select_for_update().get(pk=getattr(unit, "pk", unit))
+        check_perm(actor, "registry.add_unit", _("Du må ikke oprette eller trække enheder tilbage."),
+                   region_id=locked.region_id, check_scope=True)
+        if Unit.objects.filter(parent_id=locked.pk).exists():
+            raise ValidationFailed({"unit": [_("%(unit)s har underenheder og kan ikke trækkes tilbage.") % {"unit": locked}]})
+        if was_published(locked):
+            raise ValidationFailed({"unit": [_("%(unit)s har været med i en publiceret fil og kan ikke trækkes tilbage; "
+                                               "luk den i stedet.") % {"unit": locked}]})
+        for ln in locked.location_numbers.all():
+            ln.delete()
+        sor_id = locked.pk
+        locked.delete()
+        return sor_id
 
 
 def unit_move(*, actor, reason: str, origin: str = Origin.ADMIN, unit: Unit | int, new_parent: Unit | int,

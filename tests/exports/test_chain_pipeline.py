@@ -218,7 +218,7 @@ def test_registered_activators_run_before_the_build_and_are_logged(export_root, 
         activation.unregister_activator("test.phone")
     assert calls == [DAY]
     assert run.status == S.SUCCEEDED
-    assert run.counts["activation"] == {"test.phone": {"applied": 1}}
+    assert run.counts["activation"]["test.phone"] == {"applied": 1}
     assert "1 planlagt ændring aktiveret" in run.log
     assert b"11112222" in (export_root / "latest" / "SorEntity_daily.csv").read_bytes()
     history = unit.history.order_by("-history_id").first()
@@ -246,9 +246,23 @@ def test_a_run_records_the_change_log_position_of_its_snapshot(export_root, regi
 @pytest.mark.django_db
 def test_without_activators_the_step_logs_that_nothing_is_scheduled(export_root, register,
                                                                    django_capture_on_commit_callbacks):
-    run = nightly(DAY, django_capture_on_commit_callbacks)
+    saved = activation.activators()
+    for name in saved:
+        activation.unregister_activator(name)
+    try:
+        run = nightly(DAY, django_capture_on_commit_callbacks)
+    finally:
+        for name, func in saved.items():
+            activation.register_activator(name, own_transactions=name == "registry.change_sets")(func)
     assert "ingen aktivatorer" in run.log
     assert run.counts["activation"] == {}
+
+
+@pytest.mark.django_db
+def test_with_no_approved_sets_the_change_set_activator_applies_nothing(export_root, register,
+                                                                       django_capture_on_commit_callbacks):
+    run = nightly(DAY, django_capture_on_commit_callbacks)
+    assert run.counts["activation"]["registry.change_sets"] == {"applied": [], "failed": [], "waiting": []}
 
 
 @pytest.mark.django_db

@@ -54,16 +54,28 @@ def test_the_whole_flow_on_the_command_line(make_tree, sor_admin, second_admin, 
     assert json.loads(run("submit", set_id, "--user", "sor-admin", "--json")[1])["status"] == "submitted"
     code, out = run("approve", set_id, "--user", "sor-admin", "--json")
     assert code == 1 and "eget" in json.loads(out)["error"]
-    assert json.loads(run("approve", set_id, "--user", "sor-admin-2", "--json")[1])["status"] == "approved"
-    code, out = run("apply", set_id, "--user", "sor-admin-2", "--json")
+    # Dated today: approving applies it at once; applying it again is refused.
+    code, out = run("approve", set_id, "--user", "sor-admin-2", "--json")
     assert code == 0 and json.loads(out) == {"id": set_id, "status": "applied", "risk": "high", "changes": 1}
     assert Unit.objects.get(pk=tree["oe"].pk).name == "Lægehuset Østergade"
+    code, out = run("apply", set_id, "--user", "sor-admin-2", "--json")
+    assert code == 1 and "gennemført" in json.loads(out)["error"]
 
     shown = json.loads(run("show", set_id, "--json")[1])
     assert [e["event"] for e in shown["timeline"]][-1] == "registry.changeset.applied"
     assert shown["changes"][0]["sor_id"] == str(tree["oe"].pk)
     listed = json.loads(run("list", "--status", "applied", "--json")[1])
     assert [row["id"] for row in listed] == [set_id]
+
+    code, out = run("revert", set_id, "--user", "sor-admin", "--json")
+    reverted = json.loads(out)
+    assert code == 0 and reverted["id"] == set_id and reverted["status"] == "reverted"
+    inverse = json.loads(run("show", reverted["inverse"], "--json")[1])
+    assert inverse["status"] == "draft" and inverse["reverts"] == set_id
+    assert [(c["change"], c["sor_id"], c["value"]) for c in inverse["changes"]] == [
+        ("rename", str(tree["oe"].pk), tree["oe"].name)]
+    code, out = run("revert", "abc", "--user", "sor-admin", "--json")
+    assert code == 2
 
 
 def test_a_file_with_a_bad_row_creates_nothing_and_lists_the_rows(make_tree, sor_admin, tmp_path):

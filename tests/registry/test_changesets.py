@@ -48,7 +48,9 @@ def applied(author, approver, text, **kwargs):
     cs = engine.changeset_submit(actor=author, changeset=cs)
     if cs.status == "submitted":
         cs = engine.changeset_approve(actor=approver, changeset=cs)
-    return engine.changeset_apply(actor=author if cs.approval == "policy" else approver, changeset=cs)
+    if cs.status == "approved":  # a set dated today applies when it is approved; a later one waits
+        cs = engine.changeset_apply(actor=author if cs.approval == "policy" else approver, changeset=cs)
+    return cs
 
 
 def test_set_of_a_postal_address_reaches_three_levels_down_and_is_one_operation(make_tree, sor_admin, second_admin):
@@ -101,8 +103,8 @@ def test_moving_an_institution_to_another_owner_moves_its_subtree_and_the_previe
     assert moved[str(private["leaf"].pk)]["owner"] == {"before": private["ie"].pk, "after": region["ie"].pk}
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
     assert cs.status == "submitted" and cs.risk == "high"
-    engine.changeset_approve(actor=second_admin, changeset=cs)
-    cs = engine.changeset_apply(actor=second_admin, changeset=cs)
+    cs = engine.changeset_approve(actor=second_admin, changeset=cs)
+    assert cs.status == "applied"  # dated today: applied when approved
     leaf = Unit.objects.get(pk=private["leaf"].pk)
     assert leaf.owner_id == region["ie"].pk and leaf.ancestors[0] == region["ie"].pk
     # Every record the move changed carries the set's effective date; one history row per unit.
@@ -131,14 +133,14 @@ def test_apply_of_a_set_the_register_no_longer_allows_fails_and_writes_nothing(m
     tree, other = make_tree(), make_tree(name="Lægerne Vestergade")
     cs = engine.changeset_create(actor=sor_admin, name="Omdøb og flyt", reason="test", rows=rows(
         f"rename;{tree['leaf'].pk};;;Omdøbt\n"
-        f"move;{tree['oe'].pk};{other['si'].pk};;\n"))
+        f"move;{tree['oe'].pk};{other['si'].pk};;\n"), effective_date=TODAY + dt.timedelta(days=1))
     engine.changeset_submit(actor=sor_admin, changeset=cs)
-    engine.changeset_approve(actor=second_admin, changeset=cs)
+    assert engine.changeset_approve(actor=second_admin, changeset=cs).status == "approved"  # waits for its date
     # Meanwhile the receiving institution is closed: the move is refused when the set is applied.
     unit_close(unit=other["si"].pk, to_date=TODAY - dt.timedelta(days=1), include_descendants=True, **CMD)
     events = ChangeEvent.objects.count()
     with pytest.raises(DomainError, match="Ændring 2"):
-        engine.changeset_apply(actor=second_admin, changeset=cs)
+        engine.changeset_apply(actor=second_admin, changeset=cs, day=TODAY + dt.timedelta(days=1))
     cs.refresh_from_db()
     assert cs.status == "failed" and "lukket" in cs.status_reason and str(tree["oe"].pk) in cs.status_reason
     assert Unit.objects.get(pk=tree["leaf"].pk).name != "Omdøbt"
@@ -182,9 +184,8 @@ def test_a_low_risk_set_the_author_may_make_is_approved_by_the_policy(make_tree,
     cs = engine.changeset_create(actor=support, name="Ny telefon", reason="mail fra klinikken",
                                  rows=rows(f"set;{tree['oe'].pk};;phone;44556677\n"))
     cs = engine.changeset_submit(actor=support, changeset=cs)
-    assert (cs.status, cs.approval, cs.risk) == ("approved", "policy", "low")
-    cs = engine.changeset_apply(actor=support, changeset=cs)
-    assert cs.status == "applied" and Unit.objects.get(pk=tree["oe"].pk).phone == "44556677"
+    assert (cs.status, cs.approval, cs.risk) == ("applied", "policy", "low")  # dated today: applied at once
+    assert Unit.objects.get(pk=tree["oe"].pk).phone == "44556677"
 
 
 def test_support_proposing_a_high_risk_change_waits_for_a_sor_admin(make_tree, support, sor_admin):
@@ -194,8 +195,8 @@ def test_support_proposing_a_high_risk_change_waits_for_a_sor_admin(make_tree, s
     cs = engine.changeset_submit(actor=support, changeset=cs)
     assert cs.status == "submitted"
     assert list(engine.waiting_for(sor_admin)) == [cs]
-    engine.changeset_approve(actor=sor_admin, changeset=cs)
-    engine.changeset_apply(actor=sor_admin, changeset=cs)
+    cs = engine.changeset_approve(actor=sor_admin, changeset=cs)
+    assert cs.status == "applied"  # dated today: applied when approved
     assert Unit.objects.get(pk=tree["oe"].pk).provider_number == "019999"
 
 
@@ -259,8 +260,8 @@ def test_location_number_moved_from_owner_to_institution_is_inherited_below_and_
     # The owner loses its number; the units below still route to the same number, now held by the SI.
     assert result["routing_changed"] == [str(tree["ie"].pk)]
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
-    engine.changeset_approve(actor=second_admin, changeset=cs)
-    engine.changeset_apply(actor=second_admin, changeset=cs)
+    cs = engine.changeset_approve(actor=second_admin, changeset=cs)
+    assert cs.status == "applied"  # dated today: applied when approved
     ln.refresh_from_db()
     assert ln.unit_id == tree["si"].pk and ln.from_date == TODAY
     owner = Unit.objects.get(pk=tree["ie"].pk)
@@ -282,8 +283,8 @@ def test_message_type_moved_to_a_new_version_on_every_number_that_has_the_old(ma
     for tree in (first, second):
         assert {str(tree[k].pk) for k in ("ie", "si", "oe", "leaf")} <= set(result["routing_changed"])
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
-    engine.changeset_approve(actor=second_admin, changeset=cs)
-    engine.changeset_apply(actor=second_admin, changeset=cs)
+    cs = engine.changeset_approve(actor=second_admin, changeset=cs)
+    assert cs.status == "applied"  # dated today: applied when approved
     for ln in (ln1, ln2):
         codes = set(LocationNumber.objects.get(pk=ln.pk).message_types.values_list("code", flat=True))
         assert codes == {"XDIS16:XD1633C", "XDIS01:XD0134L"}
@@ -299,8 +300,8 @@ def test_pharmacy_branches_renamed_by_pattern_every_new_name_listed(make_tree, s
     descriptions = [c.description for c in cs.changes.all()]
     assert any("'Hobro Apotek'" in d for d in descriptions)
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
-    engine.changeset_approve(actor=second_admin, changeset=cs)
-    engine.changeset_apply(actor=second_admin, changeset=cs)
+    cs = engine.changeset_approve(actor=second_admin, changeset=cs)
+    assert cs.status == "applied"  # dated today: applied when approved
     assert Unit.objects.get(pk=branch.pk).name == "Hobro Apotek"
 
 
@@ -313,8 +314,8 @@ def test_retired_unit_type_replaced_by_its_successor_everywhere(make_tree, sor_a
                                  rows=rows("replace_code;;394761003;entity_type;\n"))
     assert {c.unit_id for c in cs.changes.all()} >= {t["si"].pk for t in trees}
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
-    engine.changeset_approve(actor=second_admin, changeset=cs)
-    engine.changeset_apply(actor=second_admin, changeset=cs)
+    cs = engine.changeset_approve(actor=second_admin, changeset=cs)
+    assert cs.status == "applied"  # dated today: applied when approved
     assert not Unit.objects.filter(entity_type=old, to_date__isnull=True).exists()
     assert Unit.objects.get(pk=trees[0]["si"].pk).entity_type == new
 
@@ -327,8 +328,8 @@ def test_municipal_units_retyped_by_selection(make_tree, sor_admin, second_admin
         f"retype;;level=SI&region={region.code};;{new.code}\n"))
     assert {c.unit_id for c in cs.changes.all()} == {t["si"].pk for t in trees}
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
-    engine.changeset_approve(actor=second_admin, changeset=cs)
-    engine.changeset_apply(actor=second_admin, changeset=cs)
+    cs = engine.changeset_approve(actor=second_admin, changeset=cs)
+    assert cs.status == "applied"  # dated today: applied when approved
     assert {Unit.objects.get(pk=t["si"].pk).entity_type_id for t in trees} == {new.pk}
 
 
@@ -362,15 +363,16 @@ def test_cancel_and_reject(make_tree, sor_admin, second_admin):
 def test_a_high_risk_set_is_applied_by_a_sor_admin_and_a_refused_applier_does_not_fail_it(make_tree, support,
                                                                                           sor_admin):
     tree, other = make_tree(), make_tree(name="Lægerne Vestergade")
-    cs = engine.changeset_create(actor=support, name="Flyt", reason="mail",
+    tomorrow = TODAY + dt.timedelta(days=1)
+    cs = engine.changeset_create(actor=support, name="Flyt", reason="mail", effective_date=tomorrow,
                                  rows=rows(f"move;{tree['oe'].pk};{other['si'].pk};;\n"))
     cs = engine.changeset_submit(actor=support, changeset=cs)
     engine.changeset_approve(actor=sor_admin, changeset=cs)
     with pytest.raises(NotAllowed, match="SOR-administrator"):
-        engine.changeset_apply(actor=support, changeset=cs)
+        engine.changeset_apply(actor=support, changeset=cs, day=tomorrow)
     cs.refresh_from_db()
     assert cs.status == "approved"
-    engine.changeset_apply(actor=sor_admin, changeset=cs)
+    engine.changeset_apply(actor=sor_admin, changeset=cs, day=tomorrow)
     assert Unit.objects.get(pk=tree["oe"].pk).parent_id == other["si"].pk
 
 
@@ -423,9 +425,11 @@ def test_set_many_sets_one_field_on_every_unit_of_a_selection(make_tree, sor_adm
     cs = engine.changeset_create(actor=sor_admin, name="Lokalkode", reason="region",
                                  rows=rows(f"set_many;;{selection};local_code;K42\n"))
     assert {c.unit_id for c in cs.changes.all()} >= {t["oe"].pk for t in trees}
+    # The support desk's set, submitted first, writes the same fields: cancelled, it no longer blocks.
+    assert {c["other"] for c in engine.conflicts(cs)} == {str(mine.pk)}
+    engine.changeset_cancel(actor=support, changeset=mine)
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
-    assert (cs.status, cs.approval, cs.risk) == ("approved", "policy", "low")
-    engine.changeset_apply(actor=sor_admin, changeset=cs)
+    assert (cs.status, cs.approval, cs.risk) == ("applied", "policy", "low")
     assert {Unit.objects.get(pk=t["oe"].pk).local_code for t in trees} == {"K42"}
     assert Unit.objects.get(pk=trees[0]["leaf"].pk).local_code == ""
 

@@ -4,6 +4,10 @@
     add ID --changes FILE.csv --user LOGIN [--json]
     show ID [--json]          list [--status S] [--json]          preview ID [--json]
     submit | approve | reject | cancel | apply ID --user LOGIN [--note TEXT] [--json]
+    revert ID --user LOGIN [--effective YYYY-MM-DD] [--reason TEXT] [--json]
+
+Submitting (a low-risk set the policy approves) or approving a set dated today or earlier applies
+it at once; if it then fails, the command exits 1 with the set's reason (`"status": "failed"`).
 
 The same services as the admin (`registry.changesets.engine`). Exit 0 done; 1 refused or failed
 (the reason on stderr; `{"error": …}` on stdout with --json, plus `"errors": [{"row", "message"}]`
@@ -20,11 +24,11 @@ from registry.models import ChangeSet, ChangeSetStatus
 
 from ._cli import add_user_argument, dumps, fail, resolve_user
 
-WRITING = ("create", "add", "submit", "approve", "reject", "cancel", "apply")
+WRITING = ("create", "add", "submit", "approve", "reject", "cancel", "apply", "revert")
 
 
 class Command(BaseCommand):
-    help = "Ændringssæt: opret, tilføj, vis, forhåndsvis, indsend, godkend, afvis, annullér, gennemfør."
+    help = "Ændringssæt: opret, tilføj, vis, forhåndsvis, indsend, godkend, afvis, annullér, gennemfør, tilbagefør."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="verb", required=True)
@@ -51,6 +55,9 @@ class Command(BaseCommand):
         for name, text in (("submit", "Indsend"), ("approve", "Godkend"), ("reject", "Afvis"),
                            ("cancel", "Annullér"), ("apply", "Gennemfør")):
             verb(name, text).add_argument("--note", default="", help="Bemærkning i sættets tidslinje")
+        revert = verb("revert", "Lav det modsatte sæt (en kladde, der skal godkendes som ethvert sæt)")
+        revert.add_argument("--effective", help="Tilbageførslens gældende-fra-dato (ÅÅÅÅ-MM-DD); standard i dag")
+        revert.add_argument("--reason", default="", help="Begrundelse; standard: tilbagefører sæt nr. ID")
 
     def handle(self, *args, verb, json=False, **options):
         actor = resolve_user(options.get("user")) if verb in WRITING else None
@@ -87,11 +94,15 @@ class Command(BaseCommand):
             self.stdout.write(line)
 
     # -- verbs --------------------------------------------------------------------------------------
-    def do_create(self, actor, *, json, name, reason, effective, changes, **_):
+    @staticmethod
+    def _day(effective):
         try:
-            day = dt.date.fromisoformat(effective) if effective else None
+            return dt.date.fromisoformat(effective) if effective else None
         except ValueError:
             raise CommandError(f"--effective skal være ÅÅÅÅ-MM-DD, ikke {effective!r}", returncode=2) from None
+
+    def do_create(self, actor, *, json, name, reason, effective, changes, **_):
+        day = self._day(effective)
         rows = self._rows(changes) if changes else []
         cs = engine.changeset_create(actor=actor, name=name, reason=reason, effective_date=day, rows=rows)
         self._status(cs, json, f"Ændringssæt {cs.pk} oprettet som kladde med {cs.changes.count()} ændringer "
@@ -153,6 +164,8 @@ class Command(BaseCommand):
     def _transition(self, service, actor, json, id, note=None):
         kwargs = {"note": note} if note is not None else {}
         cs = service(actor=actor, changeset=self._set(id), **kwargs)
+        if cs.status == ChangeSetStatus.FAILED:  # applied at once, and that failed
+            fail(self, cs.status_reason, as_json=json, id=str(cs.pk), status=cs.status)
         self._status(cs, json, f"Ændringssæt {cs.pk}: {cs.get_status_display()}.")
 
     def do_submit(self, actor, *, json, id, **_):
@@ -169,3 +182,18 @@ class Command(BaseCommand):
 
     def do_apply(self, actor, *, json, id, **_):
         self._transition(engine.changeset_apply, actor, json, id)
+
+    def do_revert(self, actor, *, json, id, effective, reason, **_):
+        original = self._set(id)
+        inverse = engine.changeset_revert(actor=actor, changeset=original, effective_date=self._day(effective),
+                                          reason=reason)
+        original.refresh_from_db()
+        skipped = engine.revert_conflicts(inverse)
+        if json:
+            self.stdout.write(dumps({"id": str(original.pk), "status": original.status, "inverse": str(inverse.pk),
+                                     "conflicts": skipped}))
+            return
+        self.stdout.write(f"Ændringssæt {original.pk}: {original.get_status_display()}; det modsatte sæt er "
+                          f"{inverse.pk} (kladde med {inverse.changes.count()} ændringer).")
+        for item in skipped:
+            self.stdout.write(f"  KONFLIKT: ændring {item['change']}: {item['message']}")
