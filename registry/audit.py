@@ -202,6 +202,10 @@ def audit_context(*, actor, reason: str, origin: str, kind: str | None = None, p
         if outer is None:
             raise AuditError("A reason is required for every change to the register.")
         reason = outer.reason
+    if outer is None:
+        from .freeze import check_not_frozen
+
+        check_not_frozen(actor)  # inside a freeze window only SOR-administrators edit
     origin = origin if outer is None else (origin or outer.origin)
     if origin not in Origin.values:
         raise AuditError(f"Unknown origin {origin!r}")
