@@ -482,7 +482,7 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     autocomplete_fields = ("parent",)
     ordering = ("sor_id",)
     object_actions = [("close", "close_view"), ("reopen", "reopen_view")]
-    actions = ["close_units"]
+    actions = ["close_units", "add_to_changeset"]
     MAX_CLOSE_AT_ONCE = 500
 
     # -- querysets and search
@@ -549,8 +549,15 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
         status = status_today(obj)
         if status == UnitStatus.CLOSING:
             # ToDate is inclusive: a unit closing today is still open today, and says when it ends.
-            return gettext("lukkes %(date)s") % {"date": obj.to_date.strftime("%d-%m-%Y")}
-        return UnitStatus(status).label
+            text = gettext("lukkes %(date)s") % {"date": obj.to_date.strftime("%d-%m-%Y")}
+        else:
+            text = UnitStatus(status).label
+        planned = getattr(obj, "sor_pending_sets", None)
+        if planned:
+            return format_html('{} <a class="sor-planned" href="{}">{}</a>', text,
+                               reverse("admin:registry_changeset_change", args=[planned[0].pk]),
+                               gettext("planlagt ændring %(date)s") % {"date": planned[0].effective_date.strftime("%d-%m-%Y")})
+        return text
 
     # -- forms and permissions
 
@@ -620,6 +627,15 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
                 # A unit row has some 90 columns, and each row joins its parent and its owner:
                 # read only what the list shows (the spreadsheet export picks its own columns).
                 return super().get_queryset(request, exclude_parameters).only(*LIST_COLUMNS)
+
+            def get_results(self, request):
+                super().get_results(request)
+                # "planlagt ændring <dato>": the page's pending change-sets in one query.
+                from registry.changesets.engine import pending_by_unit
+
+                pending = pending_by_unit([unit.pk for unit in self.result_list])
+                for unit in self.result_list:
+                    unit.sor_pending_sets = pending.get(unit.pk, [])
 
         return UnitChangeList
 
@@ -726,6 +742,12 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
             obj = self.get_object(request, object_id)
             if obj is not None:
                 extra_context["tree_path_units"] = [*self._ancestors(obj), obj]
+                from registry.changesets.engine import pending_by_unit
+
+                extra_context["sor_pending_sets"] = pending_by_unit([obj.pk]).get(obj.pk, [])
+                if request.user.has_perm("registry.add_changeset") or request.user.is_superuser:
+                    extra_context["sor_changeset_link"] = (
+                        reverse("admin:registry_changeset_add_changes") + f"?ids={obj.pk}")
                 if self.has_close_permission(request, obj):
                     links = []
                     if obj.to_date is None:
@@ -745,6 +767,17 @@ class UnitAdmin(UnitSpreadsheetAdminMixin, HistoryAdminMixin, SorModelAdmin):
     def has_close_permission(self, request, obj=None):
         allowed = request.user.is_superuser or request.user.has_perm("registry.close_unit")
         return allowed and (obj is None or in_users_region(request.user, obj))
+
+    def has_changeset_permission(self, request):
+        return request.user.is_superuser or request.user.has_perm("registry.add_changeset")
+
+    @admin.action(description=_("Tilføj til ændringssæt"), permissions=["changeset"])
+    def add_to_changeset(self, request, queryset):
+        ids = list(queryset.order_by("sor_id").values_list("sor_id", flat=True)[:5001])
+        if len(ids) > 5000:
+            messages.error(request, gettext("Vælg højst 5.000 enheder; brug en udvælgelse i en CSV-fil til flere."))
+            return None
+        return HttpResponseRedirect(reverse("admin:registry_changeset_add_changes") + "?ids=" + ",".join(map(str, ids)))
 
     @admin.action(description=_("Luk valgte enheder"), permissions=["close"])
     def close_units(self, request, queryset):
