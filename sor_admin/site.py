@@ -42,13 +42,18 @@ class SorAdminSite(admin.AdminSite):
         self.disable_action("delete_selected")
 
     def index(self, request, extra_context=None):
-        """The index also lists the change-sets waiting for this user's approval and the user's
-        own sets waiting for a second person."""
+        """The index also lists the change-sets waiting for this user's approval, the user's own
+        sets waiting for a second person, the sets scheduled for a later date and the failed ones."""
+        from django.utils import timezone
+
         from registry.changesets.engine import waiting_for
         from registry.models import ChangeSet
 
         extra = {"changesets_for_me": list(waiting_for(request.user)[:20]),
-                 "changesets_mine_waiting": list(ChangeSet.objects.filter(author=request.user, status="submitted")[:20])}
+                 "changesets_mine_waiting": list(ChangeSet.objects.filter(author=request.user, status="submitted")[:20]),
+                 "changesets_scheduled": list(ChangeSet.objects.filter(
+                     status="approved", effective_date__gt=timezone.localdate()).order_by("effective_date")[:20]),
+                 "changesets_failed": list(ChangeSet.objects.filter(status="failed").order_by("-created_at")[:20])}
         return super().index(request, extra_context={**extra, **(extra_context or {})})
 
     def autocomplete_view(self, request):

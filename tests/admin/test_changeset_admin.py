@@ -134,3 +134,28 @@ def test_the_unit_page_and_list_show_a_planned_change_with_a_link(client, submit
     listing = html.fromstring(client.get(f"/admin/registry/unit/?q={unit_id}").content.decode())
     links = listing.xpath("//td[contains(@class, 'field-status_display')]/a[@class='sor-planned']")
     assert [a.get("href") for a in links] == [f"/admin/registry/changeset/{submitted.pk}/change/"]
+
+
+def test_the_index_lists_scheduled_and_failed_sets_with_the_reason(client, make_tree, sor_admin, second_admin):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    tree = make_tree()
+    later = engine.changeset_create(actor=sor_admin, name="Senere", reason="x", rows=engine.parse_changes_csv(
+        f"change;sor_id;target;field;value\nrename;{tree['oe'].pk};;;Nyt navn\n"),
+        effective_date=timezone.localdate() + dt.timedelta(days=3))
+    engine.changeset_approve(actor=second_admin, changeset=engine.changeset_submit(actor=sor_admin, changeset=later))
+    failed = engine.changeset_create(actor=sor_admin, name="Fejler", reason="x", rows=engine.parse_changes_csv(
+        f"change;sor_id;target;field;value\nrename;{tree['leaf'].pk};;;Andet navn\n"))
+    engine.changeset_submit(actor=sor_admin, changeset=failed)
+    from registry.services.units import unit_update
+    from tests.factories import CMD
+
+    unit_update(unit=tree["leaf"].pk, changes={"name": "Imens"}, **CMD)  # the set is stale now
+    engine.changeset_approve(actor=second_admin, changeset=failed)
+    assert _list(client, sor_admin, "sor-changesets-scheduled") == ["Senere"]
+    page = html.fromstring(client.get("/admin/").content.decode())
+    [item] = page.xpath("//ul[@id='sor-changesets-failed']/li")
+    assert item.xpath("a")[0].text_content() == "Fejler"
+    assert "ændret, siden ændringen blev lavet" in item.xpath("span[@class='sor-failure']")[0].text_content()
