@@ -338,6 +338,11 @@ def _with_ancestors(ids) -> list[Unit]:
     return units + list(Unit.objects.filter(sor_id__in=list(chain)).select_related("entity_type"))
 
 
+def _sid(sor_id):
+    """SOR-IDs are strings in what the preview reports (JSON consumers must not round them)."""
+    return None if sor_id is None else str(sor_id)
+
+
 def _effective(ids, day) -> dict[int, dict]:
     """Per unit of `ids`: what routes its messages and where it sits (its ancestors are read to
     resolve what it inherits; nothing else of the owner trees)."""
@@ -360,11 +365,13 @@ def _effective(ids, day) -> dict[int, dict]:
         institution = unit.sor_id if unit.level == "SI" else (unit.ancestors[1] if len(unit.ancestors) > 1 else None)
         out[sor_id] = {
             "location_number": ln.gln if ln is not None else None,
+            # The unit whose number routes this unit's messages (itself, or an ancestor it inherits from).
+            "location_number_source": _sid(values["location_number"].source if ln is not None else None),
             "message_types": sorted(mt.code for mt in ln.message_types.all()) if ln is not None else [],
             "postal": values["postal"].value, "visiting": values["visiting"].value,
             "activity": values["activity"].value, "virtual": values["virtual"].value,
-            "owner": unit.owner_id, "institution": institution, "region": unit.region_id,
-            "name": unit.name, "entity_type": unit.entity_type_id, "parent": unit.parent_id,
+            "owner": _sid(unit.owner_id), "institution": _sid(institution), "region": unit.region_id,
+            "name": unit.name, "entity_type": unit.entity_type_id, "parent": _sid(unit.parent_id),
             "closed": unit.to_date is not None and unit.to_date < day,
         }
     return out
@@ -426,6 +433,12 @@ def _v2_records(ids, day) -> dict[int, bytes]:
     return out
 
 
+# What changes where a unit's messages arrive. Which unit holds the number it inherits
+# ("location_number_source") is shown beside it, but the same number from another holder routes
+# the same way.
+ROUTING_KEYS = {"location_number", "message_types"}
+
+
 def preview(changeset, *, with_records: bool = True) -> dict:
     """What applying the set now would do, without writing: for every unit whose effective values
     change (descendants included) their before and after; the units whose routing changes; the
@@ -458,7 +471,7 @@ def preview(changeset, *, with_records: bool = True) -> dict:
         diff = {key: {"before": (old or {}).get(key), "after": (new or {}).get(key)}
                 for key in sorted(set(old or {}) | set(new or {})) if (old or {}).get(key) != (new or {}).get(key)}
         units.append({"sor_id": str(sor_id), "name": (new or old)["name"], "changes": diff})
-        if "location_number" in diff or "message_types" in diff:
+        if ROUTING_KEYS & set(diff):
             routing.append(str(sor_id))
     changed_records = sorted(str(s) for s in set(records_before) | set(records_after)
                              if records_before.get(s) != records_after.get(s))

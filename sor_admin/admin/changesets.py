@@ -25,11 +25,32 @@ from registry.permissions import is_sor_admin
 S = ChangeSetStatus
 # The change types a selection of units can get from the unit list, and what their columns mean.
 UNIT_KINDS = ["set", "rename", "retype", "move", "close", "reopen", "move_location_number", "message_types"]
-PREVIEW_KEYS = {"location_number": _("lokationsnummer"), "message_types": _("meddelelsestyper"),
+PREVIEW_KEYS = {"location_number": _("lokationsnummer"), "location_number_source": _("lokationsnummer fra enhed"),
+                "message_types": _("meddelelsestyper"),
                 "postal": _("postadresse"), "visiting": _("besøgsadresse"), "activity": _("aktivitetsadresse"),
                 "virtual": _("elektroniske adresser"), "owner": _("institutionsejer"),
                 "institution": _("sundhedsinstitution"), "region": _("region"), "name": _("navn"),
                 "entity_type": _("enhedstype"), "parent": _("overordnet"), "closed": _("lukket")}
+
+
+# The timeline's events as staff read them (the code stays in the data and in --json).
+EVENT_LABELS = {"created": _("oprettet"), "changes_added": _("ændringer tilføjet"), "submitted": _("indsendt"),
+                "approved": _("godkendt"), "rejected": _("afvist"), "cancelled": _("annulleret"),
+                "applied": _("gennemført"), "failed": _("fejlet"), "reverted": _("tilbageført"),
+                "revert_conflicts": _("tilbageførsel med konflikter"), "revert_dropped": _("tilbageførsel opgivet"),
+                "revert_applied": _("tilbageførsel gennemført")}
+
+
+def _shown(value):
+    """A preview value as staff read it: an address or the electronic addresses on one line,
+    message types comma-separated, a yes/no for "closed"."""
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values() if v not in (None, "")) or None
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or None
+    if isinstance(value, bool):
+        return gettext("ja") if value else gettext("nej")
+    return value
 
 
 def _messages_of(error: DomainError) -> list[str]:
@@ -198,7 +219,8 @@ class ChangeSetAdmin(admin.ModelAdmin):
         result = engine.preview(cs) if pending else None
         if result is not None:
             for unit in result["units"]:
-                unit["rows"] = [(PREVIEW_KEYS.get(k, k), v["before"], v["after"], k in ("location_number", "message_types"))
+                unit["rows"] = [(PREVIEW_KEYS.get(k, k), _shown(v["before"]), _shown(v["after"]),
+                                 k in engine.ROUTING_KEYS or k == "location_number_source")
                                 for k, v in unit["changes"].items()]
                 unit["routing"] = unit["sor_id"] in result["routing_changed"]
         admin_user = is_sor_admin(user)
@@ -220,8 +242,10 @@ class ChangeSetAdmin(admin.ModelAdmin):
                     else gettext("politikken: forfatteren, hvis forfatteren selv må lave ændringerne; ellers en "
                                  "SOR-administrator"))
         context = self._context(
-            request, title=str(cs), cs=cs, changes=list(cs.changes.all()), preview=result,
-            events=list(cs.events.select_related("actor")), buttons=buttons, approver=approver,
+            request, title=str(cs), cs=cs, preview=result,
+            changes=[(c, TYPES[c.kind].label if c.kind in TYPES else c.kind) for c in cs.changes.all()],
+            events=[(e, EVENT_LABELS.get(e.code.removeprefix(engine.EVENT), e.code))
+                    for e in cs.events.select_related("actor")], buttons=buttons, approver=approver,
             risk_policy=[(label, risk.label) for label, risk in RISK_POLICY],
             conflicts=engine.conflicts(cs) if pending else [], revert_conflicts=engine.revert_conflicts(cs),
             inverses=list(cs.inverses.all()), may_upload=cs.status == S.DRAFT and (mine or admin_user),

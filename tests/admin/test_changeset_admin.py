@@ -49,8 +49,10 @@ def test_the_set_page_shows_its_changes_risk_policy_and_timeline(client, submitt
     page = html.fromstring(response.content.decode())
     descriptions = [row.xpath("td")[2].text_content() for row in page.xpath("//table[@id='sor-changeset-changes']/tbody/tr")]
     assert len(descriptions) == 1 and "CVR-nummer" in descriptions[0] and "12345678" in descriptions[0]
-    codes = [row.xpath("td")[1].text_content() for row in page.xpath("//table[@id='sor-changeset-timeline']/tr")]
-    assert codes == ["created", "submitted"]
+    timeline = page.xpath("//table[@id='sor-changeset-timeline']/tr")
+    assert [row.get("data-code") for row in timeline] == ["registry.changeset.created", "registry.changeset.submitted"]
+    assert [row.xpath("td")[1].text_content() for row in timeline] == ["oprettet", "indsendt"]
+    assert page.xpath("//table[@id='sor-changeset-changes']/tbody/tr/td[2]")[0].text_content() == "sæt et felt"
     assert "høj" in page.xpath("//td[@id='sor-changeset-risk']")[0].text_content()
     assert len(page.xpath("//details//li")) == 6
     # Another SOR-administrator is offered approve and reject.

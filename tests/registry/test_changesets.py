@@ -100,7 +100,7 @@ def test_moving_an_institution_to_another_owner_moves_its_subtree_and_the_previe
     result = engine.preview(cs)
     moved = {u["sor_id"]: u["changes"] for u in result["units"]}
     assert set(moved) == {str(private[k].pk) for k in ("si", "oe", "leaf")}
-    assert moved[str(private["leaf"].pk)]["owner"] == {"before": private["ie"].pk, "after": region["ie"].pk}
+    assert moved[str(private["leaf"].pk)]["owner"] == {"before": str(private["ie"].pk), "after": str(region["ie"].pk)}
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
     assert cs.status == "submitted" and cs.risk == "high"
     cs = engine.changeset_approve(actor=second_admin, changeset=cs)
@@ -259,6 +259,9 @@ def test_location_number_moved_from_owner_to_institution_is_inherited_below_and_
     result = engine.preview(cs)
     # The owner loses its number; the units below still route to the same number, now held by the SI.
     assert result["routing_changed"] == [str(tree["ie"].pk)]
+    changes = {u["sor_id"]: u["changes"] for u in result["units"]}
+    assert changes[str(tree["leaf"].pk)]["location_number_source"] == {"before": str(tree["ie"].pk),
+                                                                       "after": str(tree["si"].pk)}
     cs = engine.changeset_submit(actor=sor_admin, changeset=cs)
     cs = engine.changeset_approve(actor=second_admin, changeset=cs)
     assert cs.status == "applied"  # dated today: applied when approved
