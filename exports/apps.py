@@ -8,10 +8,16 @@ class ExportsConfig(AppConfig):
 
     def ready(self):
         from registry.changesets.engine import apply_due
+        from registry.services.imports import run_waiting
 
         from .activation import register_activator
 
-        # The first step of every nightly run: approved change-sets whose date has come.
+        # The first steps of every nightly run: imports held back by a freeze window that has
+        # ended, then the approved change-sets whose date has come (in registration order).
+        @register_activator("registry.waiting_imports", own_transactions=True)
+        def activate_waiting_imports(day, *, log, parent):
+            return run_waiting(day, log=log)
+
         @register_activator("registry.change_sets", own_transactions=True)
         def activate_change_sets(day, *, log, parent):
             return apply_due(day, log=log, parent=parent)

@@ -3,8 +3,9 @@ possible for three days while a new register was loaded).
 
 Inside a window the services refuse edits from everyone except SOR-administrators, with a
 message naming the window: the check sits where every write starts, when an outermost
-operation is opened (`registry.audit.audit_context`). Scheduled change-sets wait for the
-first nightly run after the window unless it lets them through (`allow_scheduled`); change-sets
+operation is opened (`registry.audit.audit_context`). Scheduled change-sets and real imports
+wait for the first nightly run after the window unless it lets them through (`allow_scheduled`,
+`allow_imports`; dry runs of an import still run, they write nothing); change-sets
 may still be proposed, submitted and decided; the nightly file is still produced. A banner on
 every staff page names the window (`sor_admin.context.freeze_banner`).
 """
@@ -50,6 +51,15 @@ def upcoming(days: int = 7, at: dt.datetime | None = None) -> list[FreezeWindow]
     at = at or timezone.now()
     return list(FreezeWindow.objects.filter(starts_at__gt=at, starts_at__lte=at + dt.timedelta(days=days))
                 .order_by("starts_at"))
+
+
+def blocking(what: str, at: dt.datetime | None = None) -> FreezeWindow | None:
+    """The active window that holds back `what` ("imports" or "scheduled"), unless it lets them
+    through."""
+    window = active_window(at)
+    if window is None or getattr(window, f"allow_{what}"):
+        return None
+    return window
 
 
 def check_not_frozen(actor) -> None:

@@ -675,8 +675,8 @@ def apply_due(day: dt.date, *, log=print, parent=None) -> dict:
 
     due = list(ChangeSet.objects.filter(status=S.APPROVED, effective_date__lte=day)
                .order_by("effective_date", "submitted_at", "pk").values_list("pk", flat=True))
-    window = freeze.active_window()
-    if due and window is not None and not window.allow_scheduled:
+    window = freeze.blocking("scheduled")
+    if due and window is not None:
         log(_("%(n)d ændringssæt venter på, at frysevinduet %(w)s slutter.") % {"n": len(due), "w": window})
         return {"applied": [], "failed": [], "waiting": [str(pk) for pk in due]}
     applied, failed = [], []

@@ -23,6 +23,8 @@ class ImportJob(models.Model):
         SUCCEEDED = "succeeded", _("færdig")
         FAILED = "failed", _("fejlet")
         REFUSED = "refused", _("afvist")
+        # A real import asked for inside a freeze window: it runs in the first nightly run after it.
+        WAITING = "waiting", _("venter på frysevindue")
 
     class Trigger(models.TextChoices):
         ADMIN = "admin", _("administrationen")

@@ -210,7 +210,8 @@ def clean_uploads(max_age: dt.timedelta = PREVIEW_MAX_AGE) -> int:
     if not root.exists():
         return 0
     cutoff = timezone.now() - max_age
-    keep = set(ImportJob.objects.filter(status__in=ImportJob.OPEN_STATUSES).values_list("stored_path", flat=True))
+    keep = set(ImportJob.objects.filter(status__in=(*ImportJob.OPEN_STATUSES, ImportJob.Status.WAITING))
+               .values_list("stored_path", flat=True))
     keep |= set(ImportJob.objects.filter(dry_run=True, status=ImportJob.Status.SUCCEEDED, errors=[],
                                          finished_at__gte=cutoff, confirmations__isnull=True)
                 .values_list("stored_path", flat=True))
@@ -240,7 +241,38 @@ def run_job(job_id: int, progress=None) -> ImportJob:
         return _run_locked(job, progress)
 
 
+def run_waiting(day: dt.date, *, log=print) -> dict:
+    """The nightly activation's step for imports held back by a freeze window: once no window
+    holds them, each runs (oldest first) as it would have then; still frozen, they go on waiting.
+    Exactly once: a job is taken from waiting to pending by one conditional update."""
+    from .. import freeze
+
+    waiting = list(ImportJob.objects.filter(status=ImportJob.Status.WAITING).order_by("created_at", "pk")
+                   .values_list("pk", flat=True))
+    window = freeze.blocking("imports")
+    if waiting and window is not None:
+        log(_("%(n)d import(er) venter på, at frysevinduet %(w)s slutter.") % {"n": len(waiting), "w": window})
+        return {"ran": [], "failed": [], "waiting": [str(pk) for pk in waiting]}
+    ran, failed = [], []
+    for pk in waiting:
+        if not ImportJob.objects.filter(pk=pk, status=ImportJob.Status.WAITING).update(status=ImportJob.Status.PENDING):
+            continue  # another run took it
+        job = run_job(pk)
+        (ran if job.status == ImportJob.Status.SUCCEEDED else failed).append(str(pk))
+        log(_("Import %(id)s efter frysevinduet: %(summary)s") % {"id": pk, "summary": job.summary})
+    return {"ran": ran, "failed": failed, "waiting": []}
+
+
 def _run_locked(job: ImportJob, hook=None) -> ImportJob:
+    from .. import freeze
+
+    window = None if job.dry_run else freeze.blocking("imports")
+    if window is not None:  # the register is frozen: the import waits for the first nightly run after it
+        job.status = ImportJob.Status.WAITING
+        job.summary = _("Venter: registeret er frosset %(span)s (%(reason)s). Importen kører ved den første natlige "
+                        "kørsel efter vinduet.") % {"span": freeze.span(window), "reason": window.reason}
+        job.save(update_fields=["status", "summary"])
+        return job
     job.status, job.started_at = ImportJob.Status.RUNNING, timezone.now()
     job.save(update_fields=["status", "started_at"])
     actor = job.requested_by

@@ -103,3 +103,42 @@ def test_a_set_failing_at_activation_is_marked_failed_and_the_other_sets_and_the
     assert Unit.objects.get(pk=first["leaf"].pk).parent_id == first["oe"].pk  # nothing of it written
     assert f"Ændringssæt {failing.pk} fejlede" in run.log
     assert "Lægehuset Torvet".encode() in (export_root / "latest" / "Sor.xml").read_bytes()
+
+
+@pytest.mark.django_db
+def test_an_import_inside_a_freeze_window_waits_and_runs_in_the_first_nightly_run_after_it(
+        export_root, register, sor_admin, clock, django_capture_on_commit_callbacks, settings, tmp_path):
+    from registry import freeze
+    from registry.services.imports import import_sor_xml
+
+    from .xml_helpers import V1_SAMPLES
+
+    settings.IMPORT_UPLOAD_DIR = str(tmp_path / "uploads")
+    settings.EXPORT_GATE_MAX_SIZE_CHANGE = 1.0  # the small test register grows by a fifth: no hold
+    praksis = next(p for p in V1_SAMPLES if p.name == "ONE_PRAKSIS.xml")
+    today = timezone.localdate()
+    now = timezone.now()
+    freeze.freeze_add(actor=sor_admin, starts_at=now - dt.timedelta(hours=1), ends_at=now + dt.timedelta(hours=2),
+                      reason="Nyt register indlæses")
+    # A dry run writes nothing and still runs; the real import waits, its file kept.
+    assert import_sor_xml(praksis, actor=sor_admin, reason="prøve", dry_run=True).status == "succeeded"
+    job = import_sor_xml(praksis, actor=sor_admin, reason="fra SDS")
+    assert job.status == "waiting" and "Nyt register indlæses" in job.summary
+    assert not Unit.objects.filter(pk=8321000016007).exists()
+
+    run = nightly(today, django_capture_on_commit_callbacks)  # still inside the window
+    assert run.status == S.SUCCEEDED, run.error
+    assert run.counts["activation"]["registry.waiting_imports"]["waiting"] == [str(job.pk)]
+    assert not Unit.objects.filter(pk=8321000016007).exists()
+
+    clock(1)  # the window has ended
+    run = nightly(today + dt.timedelta(days=1), django_capture_on_commit_callbacks)
+    assert run.status == S.SUCCEEDED, run.error
+    assert run.counts["activation"]["registry.waiting_imports"]["ran"] == [str(job.pk)]
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.operation.actor == sor_admin
+    assert Unit.objects.filter(pk=8321000016007).exists()
+    assert b"8321000016007" in (export_root / "latest" / "Sor.xml").read_bytes()  # before the file was built
+    # Exactly once: nothing waits any more.
+    from registry.services.imports import run_waiting
+    assert run_waiting(today, log=lambda _m: None) == {"ran": [], "failed": [], "waiting": []}

@@ -151,3 +151,22 @@ def test_the_banner_names_the_window_on_staff_pages_and_the_unit_form_shows_the_
     errors = form_errors(response)
     assert any("frosset" in e and "Nyt register indlæses" in e for e in errors["__all__"]), errors
     assert Unit.objects.get(pk=tree["oe"].pk).phone == ""
+
+
+def test_sor_import_inside_a_window_reports_the_import_as_waiting_and_exits_0(sor_admin, settings, tmp_path):
+    from tests.exports.xml_helpers import V1_SAMPLES
+
+    settings.IMPORT_UPLOAD_DIR = str(tmp_path)
+    window(sor_admin, allow_scheduled=True)
+    praksis = next(p for p in V1_SAMPLES if p.name == "ONE_PRAKSIS.xml")
+    out = StringIO()
+    call_command("sor_import", str(praksis), "--reason", "fra SDS", "--user", sor_admin.username, "--json", stdout=out)
+    payload = json.loads(out.getvalue())
+    assert payload["status"] == "waiting" and "error" not in payload
+    assert "Nyt register indlæses" in payload["summary"] and not Unit.objects.filter(pk=8321000016007).exists()
+    # A window that lets imports through does not hold one back.
+    freeze.freeze_end(actor=sor_admin, window=freeze.active_window())
+    window(sor_admin, allow_imports=True)
+    out = StringIO()
+    call_command("sor_import", str(praksis), "--reason", "fra SDS", "--user", sor_admin.username, "--json", stdout=out)
+    assert json.loads(out.getvalue())["status"] == "succeeded" and Unit.objects.filter(pk=8321000016007).exists()

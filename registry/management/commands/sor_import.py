@@ -7,8 +7,9 @@ Text output: the summary line, then (with --dry-run) the per-unit preview counts
 warnings; errors with their line numbers on stderr. With --json: one object
 `{"job", "status", "dry_run", "summary", "counts", "operation", "errors": [{"line", "message"}],
 "warnings": [...], "created": [...], "changed": [...], "closed": [...], "location_numbers": [...]}`
-(each list at most 5,000 entries; SOR-IDs as strings). Exit 0 imported (or a clean dry run), 1 refused
-or errors (nothing written), 2 wrong usage."""
+(each list at most 5,000 entries; SOR-IDs as strings). Exit 0 imported (or a clean dry run, or
+status "waiting": a real import inside a freeze window, run by the first nightly run after it), 1
+refused or errors (nothing written), 2 wrong usage."""
 
 import sys
 
@@ -21,6 +22,9 @@ from registry.services.imports import import_sor_xml
 
 from ._cli import add_user_argument, dumps, fail, resolve_user
 
+# Imported, or accepted and waiting for the end of a freeze window (it runs in the first nightly
+# run after it): exit 0.
+DONE = (ImportJob.Status.SUCCEEDED, ImportJob.Status.WAITING)
 PREVIEW_KEYS = ("warnings", "created", "changed", "closed", "location_numbers")
 
 
@@ -55,7 +59,7 @@ class Command(BaseCommand):
             payload = {"job": job.pk, "status": job.status, "dry_run": job.dry_run, "summary": job.summary,
                        "counts": job.counts, "operation": job.operation_id, "errors": job.errors,
                        **{key: preview.get(key, []) for key in PREVIEW_KEYS}}
-            if job.status != ImportJob.Status.SUCCEEDED:
+            if job.status not in DONE:
                 payload["error"] = job.summary
             self.stdout.write(dumps(payload))
         else:
@@ -66,7 +70,7 @@ class Command(BaseCommand):
             for warning in preview.get("warnings", []):
                 self.stdout.write(f"ADVARSEL linje {warning['line']}: {warning['message']}")
             self.stdout.write(job.summary)
-        if job.status != ImportJob.Status.SUCCEEDED:
+        if job.status not in DONE:
             # With --json the object above (with its "error") is the output; the reason goes to stderr.
             raise CommandError(job.summary if job.status == ImportJob.Status.REFUSED else
                                f"{job.counts.get('errors', len(job.errors))} fejl; intet er gemt.", returncode=1)
