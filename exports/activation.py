@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from registry.audit import Origin, audit_context, operation_finish, operation_start
 from registry.models import OperationKind
@@ -50,6 +51,21 @@ def unregister_activator(name: str) -> None:
 
 def activators() -> dict[str, Activator]:
     return dict(_ACTIVATORS)
+
+
+@contextmanager
+def suspended():
+    """Run the block with no activators registered, then restore them as they were (tests)."""
+    saved, own = dict(_ACTIVATORS), set(_OWN_TRANSACTIONS)
+    _ACTIVATORS.clear()
+    _OWN_TRANSACTIONS.clear()
+    try:
+        yield
+    finally:
+        _ACTIVATORS.clear()
+        _ACTIVATORS.update(saved)
+        _OWN_TRANSACTIONS.clear()
+        _OWN_TRANSACTIONS.update(own)
 
 
 def run_activators(day: dt.date, *, log: Callable[[str], None]) -> dict[str, dict]:

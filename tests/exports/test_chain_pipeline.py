@@ -246,14 +246,8 @@ def test_a_run_records_the_change_log_position_of_its_snapshot(export_root, regi
 @pytest.mark.django_db
 def test_without_activators_the_step_logs_that_nothing_is_scheduled(export_root, register,
                                                                    django_capture_on_commit_callbacks):
-    saved = activation.activators()
-    for name in saved:
-        activation.unregister_activator(name)
-    try:
+    with activation.suspended():
         run = nightly(DAY, django_capture_on_commit_callbacks)
-    finally:
-        for name, func in saved.items():
-            activation.register_activator(name, own_transactions=name == "registry.change_sets")(func)
     assert "ingen aktivatorer" in run.log
     assert run.counts["activation"] == {}
 
