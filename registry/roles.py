@@ -23,11 +23,16 @@ ROLE_DESCRIPTIONS = {
                             "enheder, retter kodelister, importerer SOR-filer, godkender andres ændringssæt og "
                             "styrer publiceringen"),
     SUPPORT: gettext_lazy("retter kontaktdata (telefon, e-mail, web, adresser) på alle enheder, også med regneark; "
-                          "foreslår ændringssæt, som en SOR-administrator godkender, når de rører andet; læser alt andet"),
-    REGIONAL: gettext_lazy("retter, opretter og lukker enheder og lokationsnumre i sin egen region og foreslår "
-                           "ændringssæt; læser resten"),
+                          "behandler henvendelser (sager) fra SORpost; foreslår ændringssæt, som en SOR-administrator godkender, "
+                          "når de rører andet; læser alt andet"),
+    REGIONAL: gettext_lazy("retter, opretter og lukker enheder og lokationsnumre i sin egen region, behandler "
+                           "sager om regionens enheder og foreslår ændringssæt; læser resten"),
     GUEST: gettext_lazy("læser registeret og filerne; ændrer intet"),
 }
+
+# Correction requests: who works cases (a regional administrator only their region's: services).
+CASE_VIEWS = ["view_case", "view_caseevent", "view_casemessage", "view_caseattachment", "view_mailintake"]
+CASE_WORK = ["add_case", "change_case", "change_mailintake"]
 
 
 def role_descriptions(user) -> list[tuple[str, str]]:
@@ -61,16 +66,18 @@ def sync_roles() -> dict[str, int]:
         SUPPORT: _perms(
             _view("registry"), _view("exports"),
             Q(content_type__app_label="registry", codename__in=["change_unit", "edit_contact_data", "all_regions",
-                                                                      "add_changeset", "change_changeset"]),
+                                                                      "add_changeset", "change_changeset",
+                                                                      *CASE_WORK]),
         ),
         REGIONAL: _perms(
             _view("registry"), _view("exports"),
             Q(content_type__app_label="registry", codename__in=[
                 "add_unit", "change_unit", "edit_contact_data", "edit_register_data", "close_unit",
-                "add_locationnumber", "change_locationnumber", "add_changeset", "change_changeset",
+                "add_locationnumber", "change_locationnumber", "add_changeset", "change_changeset", *CASE_WORK,
             ]),
         ),
-        GUEST: _perms(_view("registry"), _view("exports")),
+        # Cases hold senders' mail: not for guests.
+        GUEST: _perms(_view("registry"), _view("exports")).exclude(codename__in=CASE_VIEWS),
     }
     counts = {}
     for name, perms in roles.items():

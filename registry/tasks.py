@@ -12,3 +12,32 @@ def run_import(self, job_id: int) -> dict:
 
     job = run_job(job_id)
     return {"job": job.pk, "status": job.status}
+
+
+@shared_task(name="registry.send_case_mail", bind=True, max_retries=6, acks_late=True)
+def send_case_mail(self, message_id: int) -> dict:
+    """Send one queued reply of a case; a mail server that is down is retried with back-off
+    (1, 2, 4 … minutes), and after the last try the mail is marked failed on the case."""
+    import smtplib
+
+    from .cases.replies import give_up, send_message
+
+    try:
+        return {"message": message_id, "status": send_message(message_id)}
+    except (OSError, smtplib.SMTPException) as exc:
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            give_up(message_id, f"{type(exc).__name__}: {exc}")
+            return {"message": message_id, "status": "failed"}
+        raise self.retry(exc=exc, countdown=60 * 2 ** self.request.retries) from exc
+
+
+@shared_task(name="registry.poll_sorpost")
+def poll_sorpost() -> dict:
+    """Fetch new mail from the SORpost mailbox (IMAP settings) into cases."""
+    from django.conf import settings
+
+    from .cases.intake.imap import poll
+
+    if not settings.SOR_IMAP_HOST:
+        return {"skipped": "SOR_IMAP_HOST is not set"}
+    return poll()

@@ -43,7 +43,7 @@ apt_install() {
 }
 
 system_deps() {
-  local pkgs=(redis-server gettext)
+  local pkgs=(redis-server gettext dovecot-imapd)
   [ -x "$PGBIN/initdb" ] || pkgs+=(postgresql)
   [ "${1:-}" = "--browser" ] && pkgs+=(chromium)
   apt_install "${pkgs[@]}"

@@ -112,6 +112,32 @@ LOGIN_URL = "admin:login"
 # Where published files land (exports app): <EXPORT_ROOT>/<date>/ and <EXPORT_ROOT>/latest/.
 # Uploaded import files wait here between the dry run and the confirm step (removed afterwards).
 IMPORT_UPLOAD_DIR = Path(env_str("SOR_IMPORT_DIR", str(BASE_DIR / ".data" / "imports")))
+
+# Correction requests (README "Correction requests"): the SORpost mailbox over IMAP, replies over
+# SMTP, originals and attachments under SOR_MAIL_DIR. Defaults: the local servers of `make run`.
+SOR_MAIL_DIR = Path(env_str("SOR_MAIL_DIR", str(BASE_DIR / ".data" / "mail")))
+SOR_IMAP_HOST = env_str("SOR_IMAP_HOST", "")
+SOR_IMAP_PORT = env_int("SOR_IMAP_PORT", 11143)
+SOR_IMAP_TLS = env_str("SOR_IMAP_TLS", "none")  # none | starttls | ssl
+SOR_IMAP_USER = env_str("SOR_IMAP_USER", "sorpost")
+SOR_IMAP_PASSWORD = env_str("SOR_IMAP_PASSWORD", "sorpost")
+SOR_IMAP_FOLDER = env_str("SOR_IMAP_FOLDER", "INBOX")
+SOR_IMAP_DONE_FOLDER = env_str("SOR_IMAP_DONE_FOLDER", "Behandlet")
+SOR_IMAP_QUARANTINE_FOLDER = env_str("SOR_IMAP_QUARANTINE_FOLDER", "Karantæne")
+SOR_IMAP_POLL_SECONDS = env_int("SOR_IMAP_POLL_SECONDS", 60)
+SOR_SMTP_HOST = env_str("SOR_SMTP_HOST", "127.0.0.1")
+SOR_SMTP_PORT = env_int("SOR_SMTP_PORT", 8025)
+SOR_SMTP_TLS = env_str("SOR_SMTP_TLS", "none")  # none | starttls | ssl
+SOR_SMTP_USER = env_str("SOR_SMTP_USER", "")
+SOR_SMTP_PASSWORD = env_str("SOR_SMTP_PASSWORD", "")
+SOR_MAIL_FROM = env_str("SOR_MAIL_FROM", "SOR-supporten <sorpost@sundhedsdata.dk>")
+SOR_MAIL_DOMAIN = env_str("SOR_MAIL_DOMAIN", "sundhedsdata.dk")
+SOR_MAIL_MAX_ATTACHMENT_BYTES = env_int("SOR_MAIL_MAX_ATTACHMENT_BYTES", 15 * 1024 * 1024)
+SOR_MAIL_MAX_BYTES = env_int("SOR_MAIL_MAX_BYTES", 40 * 1024 * 1024)
+SOR_CASE_SERVICE_DAYS = env_int("SOR_CASE_SERVICE_DAYS", 5)
+for _name, _value in (("SOR_IMAP_TLS", SOR_IMAP_TLS), ("SOR_SMTP_TLS", SOR_SMTP_TLS)):
+    if _value not in ("none", "starttls", "ssl"):
+        raise ValueError(f"{_name} must be none, starttls or ssl, not {_value!r}")
 EXPORT_ROOT = Path(env_str("SOR_EXPORT_ROOT", str(BASE_DIR / ".data" / "exports")))
 EXPORT_KEEP_DAYS = env_int("SOR_EXPORT_KEEP_DAYS", 14)
 EXPORT_GATE_MAX_LOCATION_LOSS = env_float("SOR_GATE_MAX_LOCATION_LOSS", 0.02)

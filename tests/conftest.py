@@ -123,3 +123,63 @@ def page():
         yield page
         context.close()
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def mail_dir(settings, tmp_path):
+    """Mail originals and attachments land in the test's own folder."""
+    settings.SOR_MAIL_DIR = tmp_path / "mail"
+    return settings.SOR_MAIL_DIR
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def _dovecot(tmp_path_factory):
+    from sor_admin.devmail import imap_down, imap_up
+
+    directory = tmp_path_factory.mktemp("dovecot")
+    os.chmod(directory, 0o755)
+    port = _free_port()
+    imap_up(directory, port)
+    yield port
+    imap_down(directory)
+
+
+@pytest.fixture
+def imap_server(_dovecot, settings):
+    """A real IMAP server (Debian's dovecot) on loopback with an empty SORpost mailbox; the
+    settings point at it."""
+    import imaplib
+
+    settings.SOR_IMAP_HOST, settings.SOR_IMAP_PORT, settings.SOR_IMAP_TLS = "127.0.0.1", _dovecot, "none"
+    settings.SOR_IMAP_USER, settings.SOR_IMAP_PASSWORD = "sorpost", "sorpost"
+    client = imaplib.IMAP4("127.0.0.1", _dovecot)
+    client.login("sorpost", "sorpost")
+    _typ, folders = client.list()
+    for line in folders or []:
+        name = line.decode().rsplit(' "/" ', 1)[-1]
+        client.select(name)
+        client.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+        client.expunge()
+    client.logout()
+    return _dovecot
+
+
+@pytest.fixture
+def smtp_server(settings, tmp_path):
+    """A real SMTP server on loopback that keeps what it receives (`.sink.messages`)."""
+    from sor_admin.devmail import smtp_controller
+
+    port = _free_port()
+    controller = smtp_controller(tmp_path / "outbox", port)
+    settings.SOR_SMTP_HOST, settings.SOR_SMTP_PORT, settings.SOR_SMTP_TLS = "127.0.0.1", port, "none"
+    settings.SOR_SMTP_USER = ""
+    yield controller
+    controller.stop()

@@ -63,6 +63,11 @@ def today() -> dt.date:
 def _event(cs: ChangeSet, code: str, actor, note: str = "", **data) -> None:
     ChangeSetEvent.objects.create(changeset=cs, code=EVENT + code, actor=actor if getattr(actor, "pk", None) else None,
                                   note=note, data=data)
+    if cs.provenance.get("case"):
+        # A case's proposal: its timeline and status follow the set (same transaction).
+        from registry.cases.services import changeset_event
+
+        changeset_event(cs, code, actor, note)
 
 
 def _locked(changeset) -> ChangeSet:
@@ -157,8 +162,9 @@ def _check_may_propose(actor) -> None:
 
 @transaction.atomic
 def changeset_create(*, actor, name: str, reason: str, effective_date: dt.date | None = None,
-                     rows: list[dict] | None = None) -> ChangeSet:
-    """A new draft, with the changes of `rows` (see parse_changes_csv); a bad row creates nothing."""
+                     rows: list[dict] | None = None, provenance: dict | None = None) -> ChangeSet:
+    """A new draft, with the changes of `rows` (see parse_changes_csv); a bad row creates nothing.
+    `provenance` (e.g. the case that proposes it) goes into the operation that applies it."""
     _check_may_propose(actor)
     name, reason = (name or "").strip(), (reason or "").strip()
     if not name or not reason:
@@ -166,7 +172,7 @@ def changeset_create(*, actor, name: str, reason: str, effective_date: dt.date |
     effective = effective_date or today()
     _check_effective(actor, effective)
     concrete = expand_rows(rows or [])
-    cs = ChangeSet.objects.create(name=name, reason=reason, effective_date=effective,
+    cs = ChangeSet.objects.create(name=name, reason=reason, effective_date=effective, provenance=provenance or {},
                                   author=actor if getattr(actor, "pk", None) else None)
     n = _store(cs, concrete)
     cs.risk = set_risk(cs)
@@ -231,7 +237,8 @@ def _run_changes(cs: ChangeSet, actor, *, record_inverse: bool, warnings: list |
                        reason=f"{cs.name}: {cs.reason}", effective=cs.effective_date,
                        origin=origin or (Origin.COMMAND if is_system(actor) else Origin.ADMIN))
     with lookups(), audit_context(actor=actor, reason=ctx.reason, origin=ctx.origin, kind=OperationKind.CHANGE_SET,
-                                  provenance={"change_set": cs.pk, "name": cs.name}, parent=parent) as audit:
+                                  provenance={**cs.provenance, "change_set": cs.pk, "name": cs.name},
+                                  parent=parent) as audit:
         for run in _runs(cs.changes.all()):
             change = run[0]
             change_type = TYPES[change.kind]

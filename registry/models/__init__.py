@@ -1,3 +1,15 @@
+from .cases import (
+    Case,
+    CaseAttachment,
+    CaseEvent,
+    CaseMessage,
+    CaseSource,
+    CaseStatus,
+    IntakeStatus,
+    MailIntake,
+    MessageDirection,
+    OutgoingStatus,
+)
 from .changesets import Change, ChangeSet, ChangeSetEvent, ChangeSetStatus, FreezeWindow, Risk
 from .codes import (
     ClinicalSpeciality,
@@ -21,6 +33,16 @@ from .staff import StaffProfile
 from .units import ADDRESS_FIELDS, ADDRESS_KINDS, Level, LocationMode, Unit
 
 __all__ = [
+    "Case",
+    "CaseAttachment",
+    "CaseEvent",
+    "CaseMessage",
+    "CaseSource",
+    "CaseStatus",
+    "IntakeStatus",
+    "MailIntake",
+    "MessageDirection",
+    "OutgoingStatus",
     "ADDRESS_FIELDS",
     "ADDRESS_KINDS",
     "Change",

@@ -53,6 +53,9 @@ class ChangeSet(models.Model):
     reverts = models.ForeignKey("self", verbose_name=_("tilbagefører"), null=True, blank=True,
                                 on_delete=models.PROTECT, related_name="inverses")
     submitted_at = models.DateTimeField(_("indsendt"), null=True, blank=True)
+    # Where the set comes from (e.g. {"case": "SOR-2026-00042"}): added to the provenance of the
+    # operation that applies it, so history leads back to the case (or merge) that proposed it.
+    provenance = models.JSONField(_("oprindelse"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("ændringssæt")
