@@ -141,15 +141,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def _dovecot(tmp_path_factory):
+def _dovecot():
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from sor_admin.devmail import imap_down, imap_up
 
-    directory = tmp_path_factory.mktemp("dovecot")
+    # Not under pytest's 0700 temporary folder: dovecot's own processes (user dovecot) read it.
+    directory = Path(tempfile.mkdtemp(prefix="sor-test-dovecot-"))
     os.chmod(directory, 0o755)
     port = _free_port()
     imap_up(directory, port)
     yield port
     imap_down(directory)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -165,9 +171,10 @@ def imap_server(_dovecot, settings):
     _typ, folders = client.list()
     for line in folders or []:
         name = line.decode().rsplit(' "/" ', 1)[-1]
-        client.select(name)
-        client.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
-        client.expunge()
+        _typ, count = client.select(name)
+        if int(count[0] or 0):
+            client.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+            client.expunge()
     client.logout()
     return _dovecot
 

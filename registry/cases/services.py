@@ -254,6 +254,8 @@ def case_propose(*, actor, case, rows: list[dict], name: str = "", effective_dat
         raise DomainError(_("Sagen %(ref)s er lukket; genåbn den først.") % {"ref": case.reference})
     if not rows:
         raise ValidationFailed({"rows": [_("Ingen ændringer at foreslå.")]})
+    rows = [{"row": n, **{key: str(row.get(key) or "") for key in ("change", "sor_id", "target", "field", "value")}}
+            for n, row in enumerate(rows, 2)]
     cs = engine.changeset_create(
         actor=actor, name=(name or f"{case.reference}: {case.subject}")[:200],
         reason=_("Rettelse efter henvendelse %(ref)s fra %(who)s") % {
@@ -277,12 +279,14 @@ def case_propose(*, actor, case, rows: list[dict], name: str = "", effective_dat
     return cs
 
 
-def refresh_status(case: Case, actor) -> None:
+def refresh_status(case: Case, actor, current: ChangeSet | None = None) -> None:
     """The case's status from its sets: awaiting approval while one is submitted; applied when
     every set that went on is applied; rejected when all were rejected or cancelled."""
     if case.status in (S.ANSWERED, S.CLOSED):
         return
-    statuses = list(case.change_sets.values_list("status", flat=True))
+    # `current`: a set whose new status the engine has not saved yet.
+    statuses = [current.status if current is not None and pk == current.pk else status
+                for pk, status in case.change_sets.values_list("pk", "status")]
     if not statuses:
         return
     pending = {ChangeSetStatus.SUBMITTED, ChangeSetStatus.DRAFT}
@@ -307,7 +311,7 @@ def changeset_event(cs: ChangeSet, code: str, actor, note: str) -> None:
         if code in names:
             event(case, names[code], actor, note, change_set=str(cs.pk), set_status=code)
         if code != "created":
-            refresh_status(case, actor)
+            refresh_status(case, actor, cs)
 
 
 @transaction.atomic
