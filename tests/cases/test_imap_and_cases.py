@@ -18,12 +18,12 @@ from registry.cases.replies import case_reply
 from registry.changesets import engine
 from registry.errors import DomainError, NotAllowed
 from registry.models import Case, CaseStatus, ChangeSetStatus, MailIntake, Operation, Unit
-from tests.cases.test_intake import clinics, mails  # noqa: F401 - the fixture
+from tests.cases.conftest import mails
 
 pytestmark = pytest.mark.django_db
 
 
-def test_poll_ingests_every_mail_and_moves_it_to_behandlet_or_karantaene(clinics, imap_server, smtp_server):  # noqa: F811
+def test_poll_ingests_every_mail_and_moves_it_to_behandlet_or_karantaene(clinics, imap_server, smtp_server):
     for _name, raw in mails(clinics).items():
         append(raw)
     counts = poll()
@@ -36,7 +36,7 @@ def test_poll_ingests_every_mail_and_moves_it_to_behandlet_or_karantaene(clinics
     assert again["fetched"] == 0 and Case.objects.count() == 12
 
 
-def test_a_message_seen_again_in_the_inbox_makes_no_second_case(clinics, imap_server, smtp_server):  # noqa: F811
+def test_a_message_seen_again_in_the_inbox_makes_no_second_case(clinics, imap_server, smtp_server):
     raw = mails(clinics)["plain"]
     append(raw)
     poll()
@@ -47,7 +47,7 @@ def test_a_message_seen_again_in_the_inbox_makes_no_second_case(clinics, imap_se
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_pollers_at_once_make_one_case_per_mail(clinics, imap_server, smtp_server, settings):  # noqa: F811
+def test_two_pollers_at_once_make_one_case_per_mail(clinics, imap_server, smtp_server, settings):
     for name in ("plain", "alternative", "base64", "attachments", "no-message-id"):
         append(mails(clinics)[name])
     results, errors = [], []
@@ -79,11 +79,11 @@ def test_poll_with_a_wrong_password_fails_naming_the_server(imap_server, setting
         poll()
 
 
-def _case(clinics, name="plain"):  # noqa: F811
+def _case(clinics, name="plain"):
     return Case.objects.get(reference=ingest(mails(clinics)[name]).case)
 
 
-def test_support_applies_a_phone_change_at_once_and_history_points_to_the_case(clinics, support, smtp_server):  # noqa: F811
+def test_support_applies_a_phone_change_at_once_and_history_points_to_the_case(clinics, support, smtp_server):
     case = _case(clinics)
     unit_id = int(clinics[0]["sor_id"])
     services.case_claim(actor=support, case=case)
@@ -103,7 +103,7 @@ def test_support_applies_a_phone_change_at_once_and_history_points_to_the_case(c
 
 
 def test_a_location_number_change_waits_for_a_second_sor_administrator(clinics, support, sor_admin, personas,
-                                                                       smtp_server):  # noqa: F811
+                                                                       smtp_server):
     case = _case(clinics)
     holder = clinics[0]["tree"]["oe"]
     cs = services.case_propose(actor=support, case=case, rows=[
@@ -126,7 +126,7 @@ def test_a_location_number_change_waits_for_a_second_sor_administrator(clinics, 
 
 
 def test_a_reply_threads_back_into_the_same_case(clinics, support, smtp_server,
-                                                 django_capture_on_commit_callbacks):  # noqa: F811
+                                                 django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         case = _case(clinics)
         case_reply(actor=support, case=case, template="more_info")
@@ -149,7 +149,7 @@ def test_a_reply_threads_back_into_the_same_case(clinics, support, smtp_server,
     assert ingest(bytes(bare)).case == case.reference
 
 
-def test_a_regional_administrator_works_only_their_regions_cases(clinics, regional, make_tree, smtp_server):  # noqa: F811
+def test_a_regional_administrator_works_only_their_regions_cases(clinics, regional, make_tree, smtp_server):
     own = _case(clinics)  # Region Nordjylland, as the regional administrator
     other_tree = make_tree(region_code="1084", name="Klinik Hovedstaden")
     other = services.case_create(actor=None, subject="Ny adresse", units=[other_tree["oe"]])
@@ -160,7 +160,7 @@ def test_a_regional_administrator_works_only_their_regions_cases(clinics, region
     assert own.reference in visible and other.reference not in visible
 
 
-def test_merging_two_cases_moves_the_mail_and_closes_the_duplicate(clinics, support, smtp_server):  # noqa: F811
+def test_merging_two_cases_moves_the_mail_and_closes_the_duplicate(clinics, support, smtp_server):
     first, second = _case(clinics, "plain"), _case(clinics, "auto-reply")
     services.case_merge(actor=support, case=second, into=first)
     second.refresh_from_db()

@@ -1,7 +1,6 @@
 """Mail intake: every kind of real-world mail becomes the right case (real PostgreSQL; the
 acknowledgement goes to a real SMTP server on loopback)."""
 
-import datetime as dt
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
@@ -10,29 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from registry.cases.intake.ingest import ingest, retry
-from registry.cases.samples import sample_mails
 from registry.models import Case, CaseMessage, IntakeStatus, LocationNumber, MailIntake, OutgoingStatus
-from registry.services.location_numbers import location_number_assign
-from tests.factories import gln, location_codes
-
-
-@pytest.fixture
-def clinics(make_tree, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    trees = [make_tree(name=f"Lægerne {n}") for n in ("Østergade", "Vestergade", "Nørregade")]
-    number = gln(4711)
-    location_number_assign(actor=None, reason="testdata", origin="command", unit=trees[0]["oe"], gln=number,
-                           from_date=dt.date(2020, 1, 1), **location_codes())
-    units = []
-    for tree, with_gln in zip(trees, (number, "", ""), strict=True):
-        oe = tree["oe"]
-        units.append({"sor_id": str(oe.pk), "name": oe.name, "provider_number": oe.provider_number, "gln": with_gln,
-                      "phone": "98765432", "email": "", "tree": tree})
-    return units
-
-
-def mails(units):
-    return dict(sample_mails(units))
+from tests.cases.conftest import mails
 
 
 @pytest.mark.django_db
