@@ -88,6 +88,7 @@ ensure_database() {
 }
 
 db_stop() {
+  [ -f "$DATA/dovecot/dovecot.conf" ] && "$ROOT/.venv/bin/python" -m sor_admin.devmail imap-down --dir "$DATA/dovecot" && say "dovecot stopped"
   if [ -s "$PGDATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null && say "PostgreSQL stopped"
   fi
@@ -108,12 +109,19 @@ redis_up() {
   fi
 }
 
+imap_up() {
+  # A local SORpost mailbox (Debian's dovecot) for `make run`: user sorpost, password sorpost.
+  "$ROOT/.venv/bin/python" -m sor_admin.devmail imap-up --dir "$DATA/dovecot" --port "${SOR_IMAP_PORT:-11143}"
+}
+
 case "${1:-}" in
   system-deps) shift; system_deps "$@" ;;
   db-up) db_up ;;
   redis-up) redis_up ;;
+  imap-up) imap_up ;;
+  imap-down) "$ROOT/.venv/bin/python" -m sor_admin.devmail imap-down --dir "$DATA/dovecot" ;;
   db-stop) db_stop ;;
   db-url) echo "$DEFAULT_DB_URL" ;;
   redis-url) echo "redis://127.0.0.1:${REDIS_PORT}/0" ;;
-  *) echo "usage: $0 system-deps [--browser]|db-up|redis-up|db-stop|db-url|redis-url" >&2; exit 2 ;;
+  *) echo "usage: $0 system-deps [--browser]|db-up|redis-up|imap-up|imap-down|db-stop|db-url|redis-url" >&2; exit 2 ;;
 esac

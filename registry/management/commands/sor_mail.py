@@ -4,6 +4,8 @@
     ingest FILE.eml… [--json]         ingest files as if they had arrived by mail
     retry ID [--json]                 read a quarantined mail again
     quarantine [--json]               list the quarantined mails
+    seed-demo                         put the sample mails (naming units of this register) into an
+                                      empty mailbox: `make run` does, so a newcomer finds work
 
 ingest --json prints a list, one object per file in the order given: {"file", "action":
 "created" | "reply" | "duplicate" | "quarantined", "case": reference or null, "new", "quarantined":
@@ -37,9 +39,36 @@ class Command(BaseCommand):
         r.add_argument("--json", action="store_true")
         q = sub.add_parser("quarantine", help="List mails i karantæne")
         q.add_argument("--json", action="store_true")
+        sub.add_parser("seed-demo", help="Læg eksempelmails i en tom postkasse (make run)")
 
     def handle(self, *args, verb, json=False, **options):
-        getattr(self, f"do_{verb}")(json=json, **options)
+        getattr(self, f"do_{verb.replace('-', '_')}")(json=json, **options)
+
+    def do_seed_demo(self, **_):
+        from registry.cases.intake.imap import append, folder_count
+        from registry.cases.samples import sample_mails
+        from registry.models import Case, LocationNumber, Unit
+
+        try:
+            if Case.objects.exists() or folder_count("INBOX") or folder_count("Behandlet"):
+                self.stdout.write("SORpost: postkassen har allerede post; intet lagt i.")
+                return
+        except MailboxError as exc:
+            fail(self, str(exc), as_json=False)
+        units = []
+        with_gln = LocationNumber.objects.filter(to_date__isnull=True).select_related("unit").first()
+        picks = ([with_gln.unit] if with_gln else []) + list(
+            Unit.objects.filter(level="OE", to_date__isnull=True).exclude(provider_number="").order_by("sor_id")[:3])
+        for unit in picks[:3]:
+            units.append({"sor_id": str(unit.pk), "name": unit.name, "provider_number": unit.provider_number,
+                          "gln": with_gln.gln if with_gln and unit.pk == with_gln.unit_id else "",
+                          "phone": unit.phone, "email": unit.email})
+        if len(units) < 3:
+            fail(self, "Registeret har for få enheder til eksempelmails (kør manage.py sor_demo først).", as_json=False)
+        mails = sample_mails(units)
+        for _name, raw in mails:
+            append(raw)
+        self.stdout.write(f"SORpost: {len(mails)} eksempelmails lagt i postkassen.")
 
     def do_poll(self, *, json, **_):
         try:
