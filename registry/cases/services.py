@@ -240,9 +240,58 @@ def case_unlink_unit(*, actor, case, unit) -> Case:
     return case
 
 
+def _digits(value) -> str:
+    return re.sub(r"[^0-9]", "", str(value or ""))
+
+
+def proposal_warnings(case: Case, rows: list[dict]) -> list[str]:
+    """What staff must see before a proposal is applied (the seed's warnings): identifiers failing
+    their checks, a CVR equal to a phone number on the unit or in the mail, a 12- or 14-digit
+    location number, a ydernummer already active on another owner, a closed unit."""
+    from registry import identifiers
+
+    from .intake.ingest import unit_phones
+    from .intake.recognise import recognise
+
+    out: list[str] = []
+    mail_phones = recognise("\n".join([case.subject, case.text])).phones
+    today = timezone.localdate()
+    for row in rows:
+        sor_id, field, value = str(row.get("sor_id") or ""), row.get("field") or "", str(row.get("value") or "")
+        unit = Unit.objects.filter(pk=int(sor_id)).first() if sor_id.isdigit() else None
+        label = f"{unit.name} ({unit.pk})" if unit else sor_id
+        if unit is not None and unit.to_date is not None and unit.to_date < today:
+            out.append(_("%(unit)s er lukket (%(date)s).") % {"unit": label, "date": unit.to_date.strftime("%d-%m-%Y")})
+        gln_value = value if row.get("change") in ("assign_location_number",) else ""
+        if field == "cvr" and value:
+            phones = (unit_phones([unit]) if unit else set()) | mail_phones
+            if _digits(value)[-8:] in {_digits(p)[-8:] for p in phones}:
+                out.append(_("CVR-nummeret %(v)s er det samme som et telefonnummer på enheden eller i mailen: er "
+                             "telefonnummeret skrevet som CVR?") % {"v": value})
+            errors, warns = identifiers.check_cvr(value)
+            out += [m for m in errors + warns if "telefon" not in m]
+        if field == "provider_number" and value:
+            errors, warns = identifiers.check_provider_number(value)
+            out += errors + warns
+            owner_id = unit.owner_id if unit else None
+            others = (Unit.objects.filter(provider_number=value).exclude(to_date__lt=today)
+                      .exclude(owner_id=owner_id).values_list("owner__name", flat=True)[:3])
+            if others:
+                out.append(_("Ydernummer %(v)s er allerede aktivt hos en anden ejer (%(owners)s): en dublet under "
+                             "opsejling.") % {"v": value, "owners": ", ".join(others)})
+        if field in ("gln", "location_number") or gln_value:
+            errors, warns = identifiers.check_gln(gln_value or value)
+            out += errors + warns
+    return list(dict.fromkeys(out))
+
+
+class ProposalWarnings(ValidationFailed):
+    """The proposal has warnings: nothing was created; propose again with `confirm=True`."""
+
+
 @transaction.atomic
 def case_propose(*, actor, case, rows: list[dict], name: str = "", effective_date: dt.date | None = None,
-                 submit: bool = True) -> ChangeSet:
+                 submit: bool = True, confirm: bool = False) -> ChangeSet:
     """A change-set of `rows` (the changes-file rows) owned by the case, submitted unless
     `submit` is false: a low-risk set its author may make is approved by the policy and applied
     at once; a high-risk one waits for a second SOR-administrator (the case then awaits approval)."""
@@ -256,6 +305,9 @@ def case_propose(*, actor, case, rows: list[dict], name: str = "", effective_dat
         raise ValidationFailed({"rows": [_("Ingen ændringer at foreslå.")]})
     rows = [{"row": n, **{key: str(row.get(key) or "") for key in ("change", "sor_id", "target", "field", "value")}}
             for n, row in enumerate(rows, 2)]
+    warnings = proposal_warnings(case, rows)
+    if warnings and not confirm:
+        raise ProposalWarnings(warnings={"__all__": warnings})
     cs = engine.changeset_create(
         actor=actor, name=(name or f"{case.reference}: {case.subject}")[:200],
         reason=_("Rettelse efter henvendelse %(ref)s fra %(who)s") % {

@@ -141,7 +141,7 @@ class CaseAdmin(admin.ModelAdmin):
             "propose": lambda: services.case_propose(actor=user, case=object_id, rows=[{
                 "change": post.get("change", "set"), "sor_id": post.get("sor_id", "").strip(),
                 "target": post.get("target", "").strip(), "field": post.get("field", "").strip(),
-                "value": post.get("value", "").strip()}]),
+                "value": post.get("value", "").strip()}], confirm=bool(post.get("confirm"))),
             "reply": lambda: case_reply(actor=user, case=object_id, template=post.get("template", ""),
                                         subject=post.get("subject", ""), body=post.get("body", "")),
             "reject": lambda: services.case_reject(actor=user, case=object_id, reason=post.get("reason", "")),
@@ -154,6 +154,12 @@ class CaseAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(page)
         try:
             result = actions[verb]()
+        except services.ProposalWarnings as error:
+            for text in error.warnings["__all__"]:
+                messages.warning(request, text)
+            messages.warning(request, gettext("Intet er foreslået endnu. Ret forslaget, eller sæt flueben i 'trods "
+                                              "advarsler' og foreslå igen."))
+            return HttpResponseRedirect(page)
         except DomainError as error:
             for text in _messages_of(error):
                 messages.error(request, text)

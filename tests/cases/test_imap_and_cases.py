@@ -16,7 +16,7 @@ from registry.cases.intake.imap import append, folder_count, poll
 from registry.cases.intake.ingest import ingest
 from registry.cases.replies import case_reply
 from registry.changesets import engine
-from registry.errors import DomainError, NotAllowed
+from registry.errors import DomainError, NotAllowed, ValidationFailed
 from registry.models import Case, CaseStatus, ChangeSetStatus, MailIntake, Operation, Unit
 from tests.cases.conftest import mails
 
@@ -179,3 +179,28 @@ def test_imap_login_is_real(imap_server):
     client = imaplib.IMAP4("127.0.0.1", imap_server)
     assert client.login("sorpost", "sorpost")[0] == "OK"
     client.logout()
+
+
+def test_a_cvr_equal_to_the_units_phone_is_warned_about_before_anything_is_proposed(clinics, sor_admin, smtp_server):
+    case = _case(clinics, "cvr-is-phone")
+    owner = clinics[0]["tree"]["ie"]
+    rows = [{"change": "set", "sor_id": str(owner.pk), "field": "cvr", "value": "98765432"}]
+    with pytest.raises(services.ProposalWarnings) as exc:
+        services.case_propose(actor=sor_admin, case=case, rows=rows)
+    assert any("telefonnummer" in w for w in exc.value.warnings["__all__"])
+    assert case.change_sets.count() == 0
+    # Confirmed anyway, the register's own rule still refuses it, and nothing is left behind.
+    with pytest.raises(ValidationFailed, match="telefon"):
+        services.case_propose(actor=sor_admin, case=case, rows=rows, confirm=True)
+    assert case.change_sets.count() == 0
+
+
+def test_a_ydernummer_active_on_another_owner_and_a_12_digit_location_number_are_warned_about(clinics, support,
+                                                                                             smtp_server):
+    case = _case(clinics)
+    warnings = services.proposal_warnings(case, [
+        {"change": "set", "sor_id": clinics[0]["sor_id"], "field": "provider_number",
+         "value": clinics[1]["provider_number"]},
+        {"change": "assign_location_number", "sor_id": clinics[2]["sor_id"], "value": "579000123456"}])
+    assert any("anden ejer" in w for w in warnings)
+    assert any("12" in w and "13 cifre" in w for w in warnings)

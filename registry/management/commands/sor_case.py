@@ -4,14 +4,15 @@
     list [--status S] [--mine] [--unassigned] [--overdue] [--user LOGIN] [--json]
     show REF [--json]
     assign REF (--to LOGIN | --unassign) --user LOGIN [--json]
-    propose REF --changes FILE.csv [--effective YYYY-MM-DD] [--draft] --user LOGIN [--json]
+    propose REF --changes FILE.csv [--effective YYYY-MM-DD] [--draft] [--confirm-warnings] --user LOGIN [--json]
     reply REF --template received|done|more_info|rejected [--subject S] [--body-file F] --user LOGIN [--json]
     close REF [--note TEXT] --user LOGIN [--json]
 
 REF is a case reference (SOR-2026-00042) or its number. JSON: a case is {"reference", "status",
 "source", "subject", "sender", "assignee", "region", "received_at", "due_at", "units": [SOR-IDs],
 "change_sets": [{"id", "status", "risk"}], "identifiers"}; show adds "messages" and "timeline";
-propose prints {"case", "change_set", "status", "risk", "changes"}; reply {"case", "message",
+propose prints {"case", "change_set", "status", "risk", "changes"} (with warnings it proposes
+nothing and exits 1 with {"error", "warnings": [text]} unless --confirm-warnings); reply {"case", "message",
 "status", "subject"}. Exit 0 done; 1 refused (`{"error": …}` with --json); 2 wrong usage."""
 
 import datetime as dt
@@ -80,6 +81,8 @@ class Command(BaseCommand):
         propose.add_argument("--changes", required=True, metavar="FILE.csv")
         propose.add_argument("--effective", metavar="YYYY-MM-DD")
         propose.add_argument("--draft", action="store_true", help="Gem som kladde; indsend ikke")
+        propose.add_argument("--confirm-warnings", action="store_true",
+                             help="Foreslå trods advarsler (CVR som telefonnummer, kontrolciffer …)")
         reply = verb("reply", "Send et svar til afsenderen")
         reply.add_argument("--template", required=True, choices=list(TEMPLATES))
         reply.add_argument("--subject")
@@ -93,6 +96,10 @@ class Command(BaseCommand):
             getattr(self, f"do_{verb}")(actor, json=json, **options)
         except engine.ChangeRowsInvalid as exc:
             fail(self, str(exc), as_json=json, errors=exc.errors)
+        except services.ProposalWarnings as exc:
+            warnings = exc.warnings["__all__"]
+            fail(self, "Advarsler (intet foreslået; brug --confirm-warnings): " + "; ".join(warnings), as_json=json,
+                 warnings=warnings)
         except ValidationFailed as exc:
             fail(self, "; ".join(m for msgs in {**exc.errors, **exc.warnings}.values() for m in msgs), as_json=json)
         except DomainError as exc:
@@ -143,7 +150,7 @@ class Command(BaseCommand):
         case = services.case_assign(actor=actor, case=self._case(ref, actor), assignee=None if unassign else to)
         self._done(case, json, f"tildelt {case.assignee.get_username()}" if case.assignee_id else "ikke tildelt")
 
-    def do_propose(self, actor, *, json, ref, changes, effective=None, draft=False, **_):
+    def do_propose(self, actor, *, json, ref, changes, effective=None, draft=False, confirm_warnings=False, **_):
         try:
             rows = engine.parse_changes_csv(Path(changes).read_bytes())
         except OSError as exc:
@@ -155,7 +162,8 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError(f"--effective skal være ÅÅÅÅ-MM-DD, ikke {effective!r}", returncode=2) from None
         case = self._case(ref, actor)
-        cs = services.case_propose(actor=actor, case=case, rows=rows, effective_date=day, submit=not draft)
+        cs = services.case_propose(actor=actor, case=case, rows=rows, effective_date=day, submit=not draft,
+                                    confirm=confirm_warnings)
         cs.refresh_from_db()
         if json:
             self.stdout.write(dumps({"case": case.reference, "change_set": str(cs.pk), "status": cs.status,
