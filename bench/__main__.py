@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 
-SECTIONS = ["admin", "exports", "sheets", "chain", "changesets"]
+SECTIONS = ["admin", "exports", "sheets", "chain", "changesets", "cases"]
 
 
 def main(argv=None):
