@@ -137,7 +137,7 @@ def _set_status(case: Case, status: str, actor, note: str = "") -> None:
     case.status = status
     case.closed_at = timezone.now() if status == S.CLOSED else None
     case.save(update_fields=["status", "closed_at", "updated_at"])
-    event(case, "status", actor, note, old=old, new=status)
+    event(case, "status", actor, note or f"{CaseStatus(old).label} → {CaseStatus(status).label}", old=old, new=status)
 
 
 def _sync_region(case: Case) -> None:
