@@ -59,7 +59,12 @@ def may_work(actor, case: Case | None = None) -> bool:
     if case is None:
         return True
     scope = region_scope(actor)
-    return scope is None or (scope is not False and case.region_id in (None, scope.pk))
+    if scope is None:
+        return True
+    if scope is False:
+        return case.region_id is None
+    # A case about units in several regions is worked by each of them.
+    return case.region_id in (None, scope.pk) or case.units.filter(region=scope).exists()
 
 
 def check_work(actor, case: Case) -> None:
@@ -85,7 +90,8 @@ def visible_cases(actor):
         return qs
     if scope is False:
         return qs.filter(region__isnull=True)
-    return qs.filter(Q(region=scope) | Q(region__isnull=True))
+    in_region = Case.units.through.objects.filter(unit__region=scope).values("case_id")
+    return qs.filter(Q(region=scope) | Q(region__isnull=True) | Q(pk__in=in_region))
 
 
 def get_case(reference_or_id) -> Case:
@@ -285,6 +291,25 @@ def proposal_warnings(case: Case, rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+CONTACT_SET_FIELDS = ("phone", "email", "website", "fax")
+
+
+def _with_own_contact(rows: list[dict]) -> list[dict]:
+    """A phone, e-mail, web or fax proposed for a unit that inherits its electronic addresses
+    would change nothing: the unit gets its own (virtual_present = ja) in the same change."""
+    out, done = [], set()
+    for row in rows:
+        sor_id = str(row.get("sor_id") or "")
+        if (row.get("change") == "set" and row.get("field") in CONTACT_SET_FIELDS and sor_id.isdigit()
+                and sor_id not in done
+                and not any(r.get("sor_id") == sor_id and r.get("field") == "virtual_present" for r in rows)
+                and Unit.objects.filter(pk=int(sor_id), virtual_present=False).exists()):
+            out.append({"change": "set", "sor_id": sor_id, "field": "virtual_present", "value": "ja"})
+            done.add(sor_id)
+        out.append(row)
+    return out
+
+
 class ProposalWarnings(ValidationFailed):
     """The proposal has warnings: nothing was created; propose again with `confirm=True`."""
 
@@ -303,6 +328,7 @@ def case_propose(*, actor, case, rows: list[dict], name: str = "", effective_dat
         raise DomainError(_("Sagen %(ref)s er lukket; genåbn den først.") % {"ref": case.reference})
     if not rows:
         raise ValidationFailed({"rows": [_("Ingen ændringer at foreslå.")]})
+    rows = _with_own_contact(rows)
     rows = [{"row": n, **{key: str(row.get(key) or "") for key in ("change", "sor_id", "target", "field", "value")}}
             for n, row in enumerate(rows, 2)]
     warnings = proposal_warnings(case, rows)

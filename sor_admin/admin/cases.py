@@ -20,8 +20,10 @@ from registry.cases.intake.ingest import ingest, retry
 from registry.cases.intake.parse import sanitise
 from registry.cases.replies import TEMPLATES, case_reply, render
 from registry.changesets import engine
+from registry.changesets.types import _SETTABLE as SETTABLE
 from registry.errors import DomainError
 from registry.models import Case, CaseAttachment, CaseStatus, ChangeSetStatus, IntakeStatus, MailIntake
+from registry.permissions import region_scope
 
 from .changesets import _messages_of
 
@@ -53,8 +55,7 @@ class QueueFilter(admin.SimpleListFilter):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    list_display = ("reference", "subject", "status", "sender_email", "assignee", "region", "received_at", "due",
-                    "source")
+    list_display = ("reference", "subject", "status", "assignee", "region", "received_at", "due")
     list_display_links = ("reference", "subject")
     list_filter = (QueueFilter, "status", "source", "region")
     search_fields = ("reference", "subject", "sender_email", "sender_name")
@@ -97,7 +98,8 @@ class CaseAdmin(admin.ModelAdmin):
         qs = services.visible_cases(request.user)
         counts = {s.label: qs.filter(status=s.value).count() for s in CaseStatus if s != CaseStatus.CLOSED}
         extra = {"sor_case_counts": counts, "sor_case_upload": services.may_work(request.user),
-                 "sor_quarantined": MailIntake.objects.filter(status=IntakeStatus.QUARANTINED).count()}
+                 "sor_quarantined": MailIntake.objects.filter(status=IntakeStatus.QUARANTINED).count()
+                 if region_scope(request.user) is None else 0}
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def _context(self, request, **extra):
@@ -110,9 +112,11 @@ class CaseAdmin(admin.ModelAdmin):
         if case is None:
             messages.warning(request, gettext("Sagen findes ikke, eller du kan ikke se den."))
             return HttpResponseRedirect(reverse("admin:registry_case_changelist"))
-        template = request.GET.get("template", "received" if not case.messages.filter(direction="out").exists()
-                                   else "done")
-        subject, body = render(case, template if template in TEMPLATES else "done")
+        default = ("received" if not case.messages.filter(direction="out").exists()
+                   else {CaseStatus.APPLIED: "done", CaseStatus.REJECTED: "rejected"}.get(case.status, "more_info"))
+        template = request.GET.get("template", default)
+        template = template if template in TEMPLATES else default
+        subject, body = render(case, template)
         msgs = []
         for m in case.messages.prefetch_related("attachments"):
             msgs.append({"m": m, "safe_html": sanitise(m.html) if m.html else ""})
@@ -123,7 +127,10 @@ class CaseAdmin(admin.ModelAdmin):
             events=[(e, services.EVENT_LABELS.get(e.code.removeprefix(services.EVENT), e.code))
                     for e in case.events.select_related("actor")],
             templates=[(k, v[0]) for k, v in TEMPLATES.items()], template=template, reply_subject=subject,
-            reply_body=body, pending=[ChangeSetStatus.SUBMITTED, ChangeSetStatus.DRAFT])
+            reply_body=body, pending=[ChangeSetStatus.SUBMITTED, ChangeSetStatus.DRAFT],
+            settable=[(name, str(field.verbose_name)) for name, field in sorted(SETTABLE.items())],
+            kinds={"sor_id": "SOR-ID", "location_number": gettext("lokationsnummer"),
+                   "ydernummer": gettext("ydernummer"), "cvr": gettext("CVR-nummer")})
         return TemplateResponse(request, "admin/sor/case.html", context)
 
     def verb_view(self, request, object_id, verb):
@@ -208,16 +215,24 @@ class MailIntakeAdmin(admin.ModelAdmin):
     actions = ["retry_selected"]
     readonly_fields = [f.name for f in MailIntake._meta.fields]
 
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if region_scope(request.user) is None:
+            return qs
+        # A regional administrator: only the mail of cases they may see (no quarantine: no region).
+        return qs.filter(case__in=services.visible_cases(request.user))
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return obj is None and request.user.has_perm("registry.change_mailintake")
+        return (obj is None and request.user.has_perm("registry.change_mailintake")
+                and region_scope(request.user) is None)
 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Prøv de valgte mails i karantæne igen"))
+    @admin.action(description=_("Prøv de valgte mails i karantæne igen"), permissions=["change"])
     def retry_selected(self, request, queryset):
         for intake in queryset.filter(status=IntakeStatus.QUARANTINED):
             outcome = retry(intake.pk, actor=request.user)

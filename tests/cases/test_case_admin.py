@@ -79,3 +79,29 @@ def test_a_guest_sees_no_cases(clinics, guest, client, smtp_server):
     case = Case.objects.get(reference=ingest(mails(clinics)["plain"]).case)
     client.force_login(guest)
     assert client.get(reverse("admin:registry_case_change", args=[case.pk])).status_code in (302, 403)
+
+
+def test_a_regional_administrator_sees_no_other_regions_mail_and_cannot_retry(clinics, regional, client, smtp_server):
+    ingest(mails(clinics)["malformed"])
+    ingest(mails(clinics)["plain"])
+    client.force_login(regional)
+    doc = lxml.html.fromstring(client.get(reverse("admin:registry_mailintake_changelist")).content.decode())
+    rows = doc.xpath("//*[@id='result_list']/tbody/tr")
+    assert len(rows) == 1  # the Nordjylland case's mail, not the quarantined one
+    assert not doc.xpath("//select[@name='action']/option[@value='retry_selected']")
+
+
+def test_a_case_about_units_in_two_regions_is_worked_by_both(clinics, regional, make_tree, smtp_server):
+    other = make_tree(region_code="1084", name="Klinik H")["oe"]
+    case = services.case_create(actor=None, subject="To klinikker", units=[other, clinics[0]["tree"]["oe"]])
+    assert services.visible_cases(regional).filter(pk=case.pk).exists()
+    services.case_claim(actor=regional, case=case)
+
+
+def test_the_case_list_shows_counts_per_status(clinics, support, client, smtp_server):
+    ingest(mails(clinics)["plain"])
+    ingest(mails(clinics)["alternative"])
+    client.force_login(support)
+    doc = lxml.html.fromstring(client.get(reverse("admin:registry_case_changelist")).content.decode())
+    counts = doc.get_element_by_id("sor-case-counts").text_content()
+    assert "2 ny" in " ".join(counts.split())

@@ -204,3 +204,13 @@ def test_a_ydernummer_active_on_another_owner_and_a_12_digit_location_number_are
         {"change": "assign_location_number", "sor_id": clinics[2]["sor_id"], "value": "579000123456"}])
     assert any("anden ejer" in w for w in warnings)
     assert any("12" in w and "13 cifre" in w for w in warnings)
+
+
+def test_a_phone_for_a_unit_that_inherits_its_contact_data_gives_it_its_own(clinics, support, smtp_server):
+    case = _case(clinics)
+    unit_id = int(clinics[0]["sor_id"])
+    assert not Unit.objects.get(pk=unit_id).virtual_present
+    cs = services.case_propose(actor=support, case=case, rows=[
+        {"change": "set", "sor_id": str(unit_id), "field": "phone", "value": "98123456"}])
+    unit = Unit.objects.get(pk=unit_id)
+    assert cs.changes.count() == 2 and unit.virtual_present and unit.phone == "98123456"

@@ -126,7 +126,8 @@ def _store_message(case, parsed: Parsed, rel: str, size: int) -> CaseMessage:
         in_reply_to=parsed.in_reply_to[:998], references=" ".join(parsed.references),
         sender=(f"{parsed.sender_name} <{parsed.sender_email}>" if parsed.sender_name else parsed.sender_email)[:500],
         recipients=parsed.recipients[:2000], subject=parsed.subject[:1000], sent_at=parsed.date,
-        text=parsed.text, html=parsed.html, eml_path=rel, size=size, automatic=bool(parsed.automatic))
+        text=parsed.text + (f"\n\n---------- {_('Videresendt mail')} ----------\n{parsed.forwarded_text}"
+                            if parsed.forwarded_text else ""), html=parsed.html, eml_path=rel, size=size, automatic=bool(parsed.automatic))
     limit, total = settings.SOR_MAIL_MAX_ATTACHMENT_BYTES, 0
     for n, att in enumerate(parsed.attachments, 1):
         size_att = len(att.data)
