@@ -25,7 +25,7 @@ from registry.errors import DomainError
 from registry.models import Case, CaseAttachment, CaseStatus, ChangeSetStatus, IntakeStatus, MailIntake
 from registry.permissions import region_scope
 
-from .changesets import _messages_of
+from .changesets import PREVIEW_KEYS, _messages_of, _shown
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -123,7 +123,7 @@ class CaseAdmin(admin.ModelAdmin):
         context = self._context(
             request, title=f"{case.reference}: {case.subject}", case=case, may_work=services.may_work(request.user, case),
             messages_list=msgs, units=list(case.units.all()),
-            change_sets=[(cs, list(cs.changes.all())) for cs in case.change_sets.all()],
+            change_sets=[(cs, list(cs.changes.all()), self._effective_rows(cs)) for cs in case.change_sets.all()],
             events=[(e, services.EVENT_LABELS.get(e.code.removeprefix(services.EVENT), e.code))
                     for e in case.events.select_related("actor")],
             templates=[(k, v[0]) for k, v in TEMPLATES.items()], template=template, reply_subject=subject,
@@ -132,6 +132,20 @@ class CaseAdmin(admin.ModelAdmin):
             kinds={"sor_id": "SOR-ID", "location_number": gettext("lokationsnummer"),
                    "ydernummer": gettext("ydernummer"), "cvr": gettext("CVR-nummer")})
         return TemplateResponse(request, "admin/sor/case.html", context)
+
+    @staticmethod
+    def _effective_rows(cs):
+        """A pending proposal beside the effective (inherited) values it changes: (unit, value,
+        before, after, routing) rows of the preview, with the unit a location number comes from."""
+        if cs.status not in (ChangeSetStatus.DRAFT, ChangeSetStatus.SUBMITTED, ChangeSetStatus.APPROVED):
+            return []
+        try:
+            result = engine.preview(cs, with_records=False)
+        except DomainError:
+            return []
+        return [(unit, PREVIEW_KEYS.get(key, key), _shown(v["before"]), _shown(v["after"]),
+                 key in engine.ROUTING_KEYS or key == "location_number_source")
+                for unit in result["units"] for key, v in unit["changes"].items()]
 
     def verb_view(self, request, object_id, verb):
         if request.method != "POST":

@@ -105,3 +105,19 @@ def test_the_case_list_shows_counts_per_status(clinics, support, client, smtp_se
     doc = lxml.html.fromstring(client.get(reverse("admin:registry_case_changelist")).content.decode())
     counts = doc.get_element_by_id("sor-case-counts").text_content()
     assert "2 ny" in " ".join(counts.split())
+
+
+def test_a_waiting_location_number_move_is_shown_beside_the_effective_values_and_their_source(
+        clinics, support, client, smtp_server):
+    case = Case.objects.get(reference=ingest(mails(clinics)["plain"]).case)
+    tree = clinics[0]["tree"]
+    cs = services.case_propose(actor=support, case=case, rows=[
+        {"change": "move_location_number", "sor_id": str(tree["oe"].pk), "target": str(tree["si"].pk),
+         "value": "inherited"}])
+    client.force_login(support)
+    doc = page(client, case)
+    rows = doc.xpath(f"//table[@data-changeset='{cs.pk}']//tr[@data-sor-id='{tree['leaf'].pk}']")
+    by_key = {r.get("data-key"): (r.xpath("td[@class='sor-before']")[0].text_content(),
+                                  r.xpath("td[@class='sor-after']")[0].text_content()) for r in rows}
+    # The unit below inherits the number before and after; where it comes from changes.
+    assert by_key["lokationsnummer fra enhed"] == (str(tree["oe"].pk), str(tree["si"].pk))
