@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpRespo
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -222,12 +223,38 @@ class CaseAdmin(admin.ModelAdmin):
 class MailIntakeAdmin(admin.ModelAdmin):
     """Every mail received, with its outcome; the quarantine is the filter "i karantæne"."""
 
-    list_display = ("received_at", "status", "sender", "subject", "reason", "case", "origin")
+    list_display = ("received_at", "status", "sender", "subject", "reason", "case_link", "original", "origin")
     list_filter = ("status",)
     search_fields = ("subject", "sender", "key")
     list_select_related = ("case",)
     actions = ["retry_selected"]
     readonly_fields = [f.name for f in MailIntake._meta.fields]
+
+    @admin.display(description=_("sag"), ordering="case")
+    def case_link(self, obj):
+        if obj.case_id is None:
+            return "–"
+        return format_html('<a href="{}">{}</a>', reverse("admin:registry_case_change", args=[obj.case_id]),
+                           obj.case.reference)
+
+    @admin.display(description=_("original"))
+    def original(self, obj):
+        return format_html('<a href="{}" download>.eml</a>', reverse("admin:registry_mailintake_original",
+                                                                      args=[obj.pk]))
+
+    def get_urls(self):
+        return [path("<int:intake_id>/original/", self.admin_site.admin_view(self.original_view),
+                     name="registry_mailintake_original")] + super().get_urls()
+
+    def original_view(self, request, intake_id):
+        """The mail as received, as a download (never rendered)."""
+        intake = self.get_queryset(request).filter(pk=intake_id).first()
+        if intake is None or not self.has_view_permission(request):
+            raise Http404
+        response = FileResponse((Path(settings.SOR_MAIL_DIR) / intake.eml_path).open("rb"), as_attachment=True,
+                                filename=f"mail-{intake.pk}.eml", content_type="application/octet-stream")
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

@@ -121,3 +121,12 @@ def test_a_waiting_location_number_move_is_shown_beside_the_effective_values_and
                                   r.xpath("td[@class='sor-after']")[0].text_content()) for r in rows}
     # The unit below inherits the number before and after; where it comes from changes.
     assert by_key["lokationsnummer fra enhed"] == (str(tree["oe"].pk), str(tree["si"].pk))
+
+
+def test_a_quarantined_mails_original_can_be_downloaded_as_received(clinics, support, client):
+    raw = mails(clinics)["malformed"]
+    outcome = ingest(raw)
+    client.force_login(support)
+    response = client.get(reverse("admin:registry_mailintake_original", args=[outcome.intake]))
+    assert response.status_code == 200 and b"".join(response.streaming_content) == raw
+    assert response["Content-Disposition"].startswith("attachment;")
