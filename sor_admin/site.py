@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
@@ -54,7 +55,45 @@ class SorAdminSite(admin.AdminSite):
                  "changesets_scheduled": list(ChangeSet.objects.filter(
                      status="approved", effective_date__gt=timezone.localdate()).order_by("effective_date")[:20]),
                  "changesets_failed": list(ChangeSet.objects.filter(status="failed").order_by("-created_at")[:20])}
+        extra.update(self._case_queues(request))
         return super().index(request, extra_context={**extra, **(extra_context or {})})
+
+    @staticmethod
+    def _case_queues(request) -> dict:
+        """The case queues (mine, unassigned, awaiting my approval, overdue) and counts per status,
+        assignee and age of the open cases the user may see."""
+        import datetime as dt
+
+        from django.db.models import Count
+        from django.utils import timezone
+
+        from registry.cases.services import visible_cases
+        from registry.changesets.engine import waiting_for
+        from registry.models import CaseStatus
+
+        user = request.user
+        if not (user.has_perm("registry.view_case") or user.has_perm("registry.change_case")):
+            return {}
+        cases = visible_cases(user).exclude(status=CaseStatus.CLOSED)
+        now = timezone.now()
+        queues = [
+            ("mine", gettext("Mine"), cases.filter(assignee=user).count()),
+            ("unassigned", gettext("Ikke tildelt"), cases.filter(assignee__isnull=True).count()),
+            ("approval", gettext("Afventer min godkendelse"),
+             cases.filter(change_sets__in=waiting_for(user).values("pk")).distinct().count()),
+            ("overdue", gettext("Over fristen"), cases.filter(due_at__lt=now).count()),
+        ]
+        labels = dict(CaseStatus.choices)
+        by_status = [(labels[row["status"]], row["n"]) for row in cases.values("status").annotate(n=Count("pk"))
+                     .order_by("status")]
+        by_assignee = [(row["assignee__username"] or gettext("ikke tildelt"), row["n"]) for row in
+                       cases.values("assignee__username").annotate(n=Count("pk")).order_by("-n")[:10]]
+        ages = [(gettext("under 1 dag"), cases.filter(received_at__gte=now - dt.timedelta(days=1)).count()),
+                (gettext("1–7 dage"), cases.filter(received_at__lt=now - dt.timedelta(days=1),
+                                                   received_at__gte=now - dt.timedelta(days=7)).count()),
+                (gettext("over 7 dage"), cases.filter(received_at__lt=now - dt.timedelta(days=7)).count())]
+        return {"case_queues": queues, "cases_by_status": by_status, "cases_by_assignee": by_assignee,
+                "cases_by_age": ages}
 
     def autocomplete_view(self, request):
         return SorAutocompleteView.as_view(admin_site=self)(request)

@@ -130,3 +130,13 @@ def test_a_quarantined_mails_original_can_be_downloaded_as_received(clinics, sup
     response = client.get(reverse("admin:registry_mailintake_original", args=[outcome.intake]))
     assert response.status_code == 200 and b"".join(response.streaming_content) == raw
     assert response["Content-Disposition"].startswith("attachment;")
+
+
+def test_the_admin_index_shows_the_case_queues_with_counts(clinics, support, client, smtp_server):
+    mine = Case.objects.get(reference=ingest(mails(clinics)["plain"]).case)
+    ingest(mails(clinics)["alternative"])
+    services.case_claim(actor=support, case=mine)
+    client.force_login(support)
+    doc = lxml.html.fromstring(client.get(reverse("admin:index")).content.decode())
+    counts = {li.get("data-queue"): li.xpath("strong")[0].text for li in doc.xpath("//*[@id='sor-case-queues']//li")}
+    assert counts == {"mine": "1", "unassigned": "1", "approval": "0", "overdue": "0"}
