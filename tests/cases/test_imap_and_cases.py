@@ -3,7 +3,6 @@ proposals as change-sets with four eyes, history pointing to the case, replies t
 regional administrators limited to their region."""
 
 import datetime as dt
-import imaplib
 import threading
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -173,12 +172,6 @@ def test_merging_two_cases_moves_the_mail_and_closes_the_duplicate(clinics, supp
 def test_the_due_date_is_five_working_days_after_receipt(db):
     friday = dt.datetime(2026, 12, 4, 10, 0, tzinfo=dt.UTC)
     assert services.due_for(friday).date() == dt.date(2026, 12, 11)
-
-
-def test_imap_login_is_real(imap_server):
-    client = imaplib.IMAP4("127.0.0.1", imap_server)
-    assert client.login("sorpost", "sorpost")[0] == "OK"
-    client.logout()
 
 
 def test_a_cvr_equal_to_the_units_phone_is_warned_about_before_anything_is_proposed(clinics, sor_admin, smtp_server):

@@ -18,7 +18,11 @@ def test_a_plain_mail_becomes_a_case_with_the_unit_its_sor_id_names(clinics, smt
     outcome = ingest(mails(clinics)["plain"], origin="test")
     assert outcome.action == "created" and outcome.new
     case = Case.objects.get(reference=outcome.case)
-    assert case.reference.startswith("SOR-2026-") or case.reference[:4] == "SOR-"
+    import re
+
+    from django.utils import timezone
+
+    assert re.fullmatch(rf"SOR-{timezone.localdate().year}-\d{{5,}}", case.reference)
     assert list(case.units.values_list("pk", flat=True)) == [int(clinics[0]["sor_id"])]
     assert outcome.units == [clinics[0]["sor_id"]]
     assert {"kind": "sor_id", "value": clinics[0]["sor_id"], "valid": True} in outcome.identifiers
