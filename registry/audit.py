@@ -31,7 +31,8 @@ from .models.operations import OperationKind, Origin
 # The kind an operation gets when its caller names only the origin.
 DEFAULT_KIND = {
     Origin.ADMIN: OperationKind.ADMIN_EDIT, Origin.IMPORT: OperationKind.XML_IMPORT, Origin.TASK: OperationKind.TASK,
-    Origin.COMMAND: OperationKind.COMMAND, Origin.API: OperationKind.API, Origin.MIGRATION: OperationKind.MIGRATION,
+    Origin.COMMAND: OperationKind.COMMAND, Origin.API: OperationKind.API,
+    Origin.SELF_SERVICE: OperationKind.CHANGE_REQUEST, Origin.MIGRATION: OperationKind.MIGRATION,
 }
 
 

@@ -162,7 +162,11 @@ def _unit_ids_for_links(link_rows) -> dict:
 def record(model, rows, *, operation_id: int | None = None, event_model=None) -> int:
     """Append one event per changed row. `rows`: (pk, unit_id or None, old values or None for a
     created row, new values or None for a deleted one), values keyed by attname and JSON-able.
-    Returns the number of events written. Outside a migration the open operation is used."""
+    Returns the number of events written. Outside a migration the open operation is used.
+    A model that is not SOR data (`sor_private`, the SOR-responsible person) gets none: the change
+    log is public; its history rows and operation are its audit trail."""
+    if getattr(model, "sor_private", False):
+        return 0
     entity = _entity(model)
     rows = list(rows)
     if entity == EventEntity.MESSAGE_TYPE_LINK and rows and event_model is None:

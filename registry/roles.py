@@ -31,8 +31,11 @@ ROLE_DESCRIPTIONS = {
 }
 
 # Correction requests: who works cases (a regional administrator only their region's: services).
-CASE_VIEWS = ["view_case", "view_caseevent", "view_casemessage", "view_caseattachment", "view_mailintake"]
-CASE_WORK = ["add_case", "change_case", "change_mailintake"]
+CASE_VIEWS = ["view_case", "view_caseevent", "view_casemessage", "view_caseattachment", "view_mailintake",
+              # Personal data of clinics' staff and the mails sent to them.
+              "view_sorresponsible", "view_historicalsorresponsible", "view_selfservicelink", "view_outgoingmail",
+              "view_followupreminder"]
+CASE_WORK = ["add_case", "change_case", "change_mailintake", "add_sorresponsible", "change_sorresponsible"]
 
 
 def role_descriptions(user) -> list[tuple[str, str]]:

@@ -31,6 +31,34 @@ def send_case_mail(self, message_id: int) -> dict:
         raise self.retry(exc=exc, countdown=60 * 2 ** self.request.retries) from exc
 
 
+@shared_task(name="registry.send_mail", bind=True, max_retries=6, acks_late=True)
+def send_mail(self, mail_id: int) -> dict:
+    """Send one queued system mail (a one-time link, a follow-up reminder), retried like a
+    case's reply; after the last try it is marked failed (shown in the admin)."""
+    import smtplib
+
+    from .cases.replies import send_message
+    from .models import OutgoingMail, OutgoingStatus
+
+    try:
+        return {"mail": mail_id, "status": send_message(mail_id, OutgoingMail)}
+    except (OSError, smtplib.SMTPException) as exc:
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            OutgoingMail.objects.filter(pk=mail_id, status=OutgoingStatus.QUEUED).update(
+                status=OutgoingStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+            return {"mail": mail_id, "status": "failed"}
+        raise self.retry(exc=exc, countdown=60 * 2 ** self.request.retries) from exc
+
+
+@shared_task(name="registry.followup_reminders")
+def followup_reminders() -> dict:
+    """The half-yearly follow-up: remind each SOR-responsible person whose owner's data is due
+    for confirmation (once, then once more; `registry.selfservice.followup`)."""
+    from .selfservice.followup import send_due
+
+    return send_due()
+
+
 @shared_task(name="registry.poll_sorpost")
 def poll_sorpost() -> dict:
     """Fetch new mail from the SORpost mailbox (IMAP settings) into cases."""

@@ -135,6 +135,23 @@ SOR_MAIL_DOMAIN = env_str("SOR_MAIL_DOMAIN", "sundhedsdata.dk")
 SOR_MAIL_MAX_ATTACHMENT_BYTES = env_int("SOR_MAIL_MAX_ATTACHMENT_BYTES", 15 * 1024 * 1024)
 SOR_MAIL_MAX_BYTES = env_int("SOR_MAIL_MAX_BYTES", 40 * 1024 * 1024)
 SOR_CASE_SERVICE_DAYS = env_int("SOR_CASE_SERVICE_DAYS", 5)
+# Self-service (/selvbetjening/) and the SOR-responsible person's follow-up (README "Self-service").
+# SOR_PUBLIC_URL: the address the links in mails start with.
+SOR_PUBLIC_URL = env_str("SOR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+SOR_SELFSERVICE_LINK_MINUTES = env_int("SOR_SELFSERVICE_LINK_MINUTES", 60)
+# Requests to the self-service pages per client address and window (seconds); over it: 429.
+SOR_SELFSERVICE_RATE = env_int("SOR_SELFSERVICE_RATE", 60)
+SOR_SELFSERVICE_RATE_WINDOW = env_int("SOR_SELFSERVICE_RATE_WINDOW", 600)
+# Link mails per unit and hour (a clinic's mailbox is not flooded by someone else's requests).
+SOR_SELFSERVICE_MAILS_PER_UNIT = env_int("SOR_SELFSERVICE_MAILS_PER_UNIT", 3)
+# The request header holding the client address when behind a proxy (e.g. HTTP_X_FORWARDED_FOR).
+SOR_CLIENT_IP_HEADER = env_str("SOR_CLIENT_IP_HEADER", "")
+# A pluggable login (MitID Erhverv through an OIDC broker): a dotted path to a function
+# `(request) -> verified CVR or None`; empty: the one-time link is the only proof.
+SOR_SELFSERVICE_LOGIN = env_str("SOR_SELFSERVICE_LOGIN", "")
+SOR_FOLLOWUP_MONTHS = env_int("SOR_FOLLOWUP_MONTHS", 6)
+SOR_FOLLOWUP_SECOND_AFTER_DAYS = env_int("SOR_FOLLOWUP_SECOND_AFTER_DAYS", 14)
+SOR_FOLLOWUP_LINK_DAYS = env_int("SOR_FOLLOWUP_LINK_DAYS", 30)
 for _name, _value in (("SOR_IMAP_TLS", SOR_IMAP_TLS), ("SOR_SMTP_TLS", SOR_SMTP_TLS)):
     if _value not in ("none", "starttls", "ssl"):
         raise ValueError(f"{_name} must be none, starttls or ssl, not {_value!r}")

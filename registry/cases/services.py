@@ -46,6 +46,8 @@ EVENT_LABELS = {
     "rejected": gettext_lazy("afvist"), "reply_sent": gettext_lazy("svar sendt"), "reply_failed": gettext_lazy("svar ikke sendt"),
     "reply_received": gettext_lazy("svar modtaget"), "reopened": gettext_lazy("genåbnet"), "merged": gettext_lazy("lagt sammen"),
     "closed": gettext_lazy("lukket"), "status": gettext_lazy("status"),
+    "identity_unconfirmed": gettext_lazy("identitet ikke bekræftet"),
+    "identity_confirmed": gettext_lazy("identitet bekræftet"), "confirmed": gettext_lazy("data bekræftet"),
 }
 
 
@@ -316,10 +318,11 @@ class ProposalWarnings(ValidationFailed):
 
 @transaction.atomic
 def case_propose(*, actor, case, rows: list[dict], name: str = "", effective_date: dt.date | None = None,
-                 submit: bool = True, confirm: bool = False) -> ChangeSet:
+                 submit: bool = True, confirm: bool = False, keep_new: bool = False) -> ChangeSet:
     """A change-set of `rows` (the changes-file rows) owned by the case, submitted unless
     `submit` is false: a low-risk set its author may make is approved by the policy and applied
-    at once; a high-risk one waits for a second SOR-administrator (the case then awaits approval)."""
+    at once; a high-risk one waits for a second SOR-administrator (the case then awaits approval).
+    `keep_new`: a request nobody has worked yet (self-service) stays in the new queue."""
     from registry.changesets import engine
 
     case = _locked(case)
@@ -349,12 +352,34 @@ def case_propose(*, actor, case, rows: list[dict], name: str = "", effective_dat
     if case.assignee_id is None and not is_system(actor):
         case.assignee = actor
         case.save(update_fields=["assignee", "updated_at"])
-    if case.status == S.NEW:
+    if case.status == S.NEW and not keep_new:
         _set_status(case, S.IN_PROGRESS, actor)
     if submit:
         engine.changeset_submit(actor=actor, changeset=cs)
         cs.refresh_from_db()
     return cs
+
+
+@transaction.atomic
+def case_confirm_identity(*, actor, case, note: str) -> Case:
+    """Staff confirmed an unconfirmed requester another way (a phone call to the number
+    registered in SOR): say how, and the case's sets may be submitted."""
+    case = _locked(case)
+    check_work(actor, case)
+    if case.identity != "unconfirmed":
+        raise DomainError(_("Sagen %(ref)s har ingen ubekræftet identitet.") % {"ref": case.reference})
+    if not (note or "").strip():
+        raise ValidationFailed({"note": [_("Skriv, hvordan identiteten er bekræftet (fx opkald til klinikkens "
+                                           "registrerede telefonnummer).")]})
+    case.identity = "confirmed"
+    case.save(update_fields=["identity", "updated_at"])
+    event(case, "identity_confirmed", actor, note.strip())
+    return case
+
+
+def unconfirmed_cases_of(cs: ChangeSet) -> list[str]:
+    """References of the cases owning `cs` whose requester is not yet identified."""
+    return list(Case.objects.filter(change_sets=cs, identity="unconfirmed").values_list("reference", flat=True))
 
 
 def refresh_status(case: Case, actor, current: ChangeSet | None = None) -> None:

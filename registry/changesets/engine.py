@@ -525,6 +525,14 @@ def changeset_submit(*, actor, changeset) -> ChangeSet:
             raise NotAllowed(_("Kun forfatteren kan indsende sættet."))
         if not cs.changes.exists():
             raise DomainError(_("Ændringssættet har ingen ændringer."))
+        if cs.provenance.get("case"):
+            from ..cases.services import unconfirmed_cases_of
+
+            unconfirmed = unconfirmed_cases_of(cs)
+            if unconfirmed:
+                raise DomainError(_("Anmoderens identitet er ikke bekræftet på sagen %(refs)s: bekræft den på sagen "
+                                    "(fx ved opkald til det registrerede telefonnummer), før sættet indsendes.")
+                                  % {"refs": ", ".join(unconfirmed)})
     errors = validate(cs)
     if errors:
         raise ValidationFailed({"__all__": [e["message"] for e in errors]})
@@ -552,7 +560,7 @@ def changeset_approve(*, actor, changeset, note: str = "") -> ChangeSet:
         _require(cs, S.SUBMITTED)
         if is_system(actor) or not is_sor_admin(actor):
             raise NotAllowed(_("Kun en SOR-administrator kan godkende et ændringssæt."))
-        contributed = cs.events.filter(code__in=[EVENT + "created", EVENT + "changes_added"], actor=actor).exists()
+        contributed = cs.events.filter(code__in=[EVENT + "created", EVENT + "changes_added", EVENT + "submitted"], actor=actor).exists()
         if cs.author_id == actor.pk or contributed:
             raise NotAllowed(_("Du kan ikke godkende dit eget ændringssæt: en anden SOR-administrator skal godkende det."))
         blocking = _blocking_conflicts(cs)
@@ -725,6 +733,8 @@ def change_keys(change: Change) -> list[tuple[str, str]]:
         return [(f"ln:{change.value}", "unit")]
     if kind == "message_types":
         return [(f"ln:{change.field}", "message_types")]
+    if kind == "set_sor_responsible":
+        return [(unit, f"sor_responsible.{change.field}")]
     return [(f"ln:{change.field}", "unit")]  # move/close a location number
 
 

@@ -747,3 +747,50 @@ class MessageTypesChange(_NumberChange):
                      "field": change.field, "value": f"{new}>{old}"}]
         return [{"change": "message_types", "sor_id": str(change.unit_id), "field": change.field, "value": change.value,
                  "target": "remove" if change.target == "add" else "add"}]
+
+
+@register
+class SorResponsibleChange(ChangeType):
+    """The owner's SOR-responsible person (not SOR data: `registry.selfservice`): `field` is
+    name, email or phone. A new e-mail is high risk: follow-up mails and one-time links go there."""
+
+    kind = "set_sor_responsible"
+    label = _l("SOR-ansvarlig")
+    _FIELDS = {"name": _l("navn"), "email": _l("e-mail"), "phone": _l("telefon")}
+
+    def risk(self, change):
+        return Risk.HIGH if change.field == "email" else Risk.LOW
+
+    def expand(self, row):
+        from .. import identifiers as ids
+
+        owner = _unit(row["sor_id"])
+        name, value = row["field"].strip(), row["value"].strip()
+        if owner.level != Level.OWNER:
+            raise ChangeInputError(_("set_sor_responsible: %(unit)s er ikke en institutionsejer.") % {"unit": owner})
+        if name not in self._FIELDS:
+            raise ChangeInputError(_("set_sor_responsible: field er name, email eller phone, ikke %(f)r.") % {"f": name})
+        check = {"email": ids.check_email, "phone": ids.check_phone}.get(name)
+        errors = check(value)[0] if check else ([] if value else [_("Skal udfyldes.")])
+        if errors or not value:
+            raise ChangeInputError(_("set_sor_responsible: %(v)r: %(e)s") % {
+                "v": value, "e": "; ".join(map(str, errors)) or _("Skal udfyldes.")})
+        from ..models import SorResponsible
+
+        old = SorResponsible.objects.filter(owner=owner).values_list(name, flat=True).first() or ""
+        return [Concrete("set_sor_responsible", owner.sor_id, field=name, value=value,
+                         description=_("%(unit)s: SOR-ansvarlig, %(field)s %(old)r → %(new)r") % {
+                             "unit": owner, "field": self._FIELDS[name], "old": old, "new": value})]
+
+    def apply(self, change, ctx):
+        from ..selfservice.services import responsible_set
+
+        responsible_set(actor=ctx.actor, owner=change.unit_id, reason=ctx.reason, origin=ctx.origin,
+                        **{change.field: change.value})
+
+    def inverse(self, change, unit=None):
+        from ..models import SorResponsible
+
+        old = SorResponsible.objects.filter(owner_id=change.unit_id).values_list(change.field, flat=True).first()
+        return [{"change": "set_sor_responsible", "sor_id": str(change.unit_id), "field": change.field,
+                 "value": old, "target": ""}] if old else []

@@ -29,6 +29,7 @@ from .codes import (
 from .imports import ImportJob
 from .location import LocationNumber, LocationNumberMessageType
 from .operations import ChangeEvent, EventEntity, EventKind, Operation, OperationKind
+from .selfservice import FollowUpReminder, LinkPurpose, OutgoingMail, SelfServiceLink, SorResponsible
 from .staff import StaffProfile
 from .units import ADDRESS_FIELDS, ADDRESS_KINDS, Level, LocationMode, Unit
 
@@ -73,6 +74,11 @@ __all__ = [
     "Risk",
     "SpecialityType",
     "StaffProfile",
+    "FollowUpReminder",
+    "LinkPurpose",
+    "OutgoingMail",
+    "SelfServiceLink",
+    "SorResponsible",
     "SystemSupplier",
     "SystemType",
     "Unit",

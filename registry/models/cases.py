@@ -58,6 +58,10 @@ class Case(models.Model):
     closed_at = models.DateTimeField(_("lukket"), null=True, blank=True)
     merged_into = models.ForeignKey("self", verbose_name=_("lagt sammen med"), null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="merged_cases")
+    # Self-service: whether the requester proved control of a registered address (one-time link).
+    identity = models.CharField(_("identitet"), max_length=12, blank=True, default="",
+                                choices=[("", "—"), ("confirmed", _("bekræftet med engangslink")),
+                                         ("unconfirmed", _("identitet ikke bekræftet"))])
     # What the intake recognised in the mail (kind, value, valid, note), shown on the case.
     identifiers = models.JSONField(_("genkendte numre"), default=list, blank=True)
 

@@ -21,6 +21,7 @@ class Origin(models.TextChoices):
     TASK = "task", _("baggrundsjob")
     COMMAND = "command", _("kommando")
     API = "api", _("API")
+    SELF_SERVICE = "self_service", _("selvbetjening")
     MIGRATION = "migration", _("migrering")
 
 

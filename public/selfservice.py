@@ -1,0 +1,197 @@
+"""The self-service pages (no staff login), mounted at /selvbetjening/ (README "Self-service").
+
+1. `start`: find the unit by SOR-ID, ydernummer or location number together with the CVR.
+2. `unit`: the registered (published) values, and the proposal form old beside new; the link
+   goes to a registered address chosen from a masked list, or the request becomes a case marked
+   "identitet ikke bekræftet".
+3. `confirm`: the one-time link; a GET shows it, only the button (POST) uses it.
+4. `followup` / `followup_correct`: the SOR-responsible person's half-yearly link.
+
+Every page is rate limited per client address over all processes (`public.throttle`). The
+services (`registry.selfservice`) do the work; these views only read the form and show results.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from registry.errors import DomainError, ValidationFailed
+from registry.models import Unit
+from registry.selfservice import followup, services
+
+from .throttle import hit, throttled, too_many
+
+SESSION_KEY = "sor_selfservice"
+FORM_FIELDS = (*services.PROPOSABLE, *services.RESPONSIBLE_FIELDS)
+
+
+def verified_cvr(request) -> str | None:
+    """The CVR a pluggable login (MitID Erhverv via an OIDC broker) vouches for, if configured."""
+    if not settings.SOR_SELFSERVICE_LOGIN:
+        return None
+    return import_string(settings.SOR_SELFSERVICE_LOGIN)(request)
+
+
+def _errors(exc: ValidationFailed) -> dict:
+    """Field → messages; the messages about no one field under "all" (templates cannot read "__all__")."""
+    out = {**exc.warnings, **exc.errors}
+    if "__all__" in out:
+        out["all"] = out.pop("__all__")
+    return out
+
+
+@throttled("selfservice")
+@require_http_methods(["GET", "POST"])
+def start(request):
+    context = {"identifier": "", "cvr": "", "errors": {}, "units": []}
+    if request.method == "POST":
+        identifier, cvr = request.POST.get("identifier", ""), request.POST.get("cvr", "")
+        context.update(identifier=identifier, cvr=cvr)
+        try:
+            units = services.lookup(identifier, cvr)
+        except ValidationFailed as exc:
+            context["errors"] = _errors(exc)
+        except DomainError as exc:
+            context["errors"] = {"all": [str(exc)]}
+        else:
+            request.session[SESSION_KEY] = {"cvr": cvr.strip(), "units": [str(u.pk) for u in units]}
+            if len(units) == 1:
+                return redirect("selvbetjening:unit", sor_id=units[0].pk)
+            context["units"] = units
+    status = 200 if not context["errors"] else 400
+    return render(request, "public/selfservice_start.html", context, status=status)
+
+
+def _session_unit(request, sor_id) -> Unit | None:
+    data = request.session.get(SESSION_KEY) or {}
+    if str(sor_id) not in data.get("units", []):
+        return None
+    try:
+        return services.find_for(sor_id, data.get("cvr", ""))
+    except DomainError:
+        return None
+
+
+def _form_values(post) -> dict:
+    return {name: post.get(f"new_{name}", "") for name in FORM_FIELDS}
+
+
+def _request(unit, post) -> services.Request:
+    return services.Request(unit=unit, new=_form_values(post), message=post.get("message", ""),
+                            requester_name=post.get("requester_name", ""), requester_phone=post.get("requester_phone", ""),
+                            requester_email=post.get("requester_email", ""))
+
+
+def _form_context(unit, post=None, errors=None, **extra) -> dict:
+    reg = services.registered(unit)
+    values = _form_values(post) if post is not None else {}
+    rows = [{"field": f, "new": values.get(f.name, ""), "errors": (errors or {}).get(f.name, []),
+             "inherited": f.source is not None and f.source.pk != unit.pk} for f in reg.fields]
+    return {"unit": unit, "reg": reg, "rows": rows, "post": post or {}, "errors": errors or {},
+            "values": values, "responsible_errors": {n: (errors or {}).get(n, []) for n in services.RESPONSIBLE_FIELDS},
+            **extra}
+
+
+@throttled("selfservice")
+@require_http_methods(["GET", "POST"])
+def unit(request, sor_id):
+    found = _session_unit(request, sor_id)
+    if found is None:
+        return redirect("selvbetjening:start")
+    addresses = [(label, services.mask(email)) for label, email in services.link_addresses(found)]
+    if request.method == "GET":
+        return render(request, "public/selfservice_unit.html", _form_context(found, addresses=addresses))
+    address_wrong = request.POST.get("address_wrong") == "1" or not addresses
+    choice = request.POST.get("address", "")
+    if not address_wrong and not verified_cvr(request):
+        allowed, retry = hit("selfservice-mail", str(found.pk), settings.SOR_SELFSERVICE_MAILS_PER_UNIT, 3600)
+        if not allowed:
+            return too_many(request, retry, _("Der er sendt det største antal links til enhedens adresser i denne time."))
+    try:
+        result = services.request_submit(_request(found, request.POST), address=int(choice) if choice.isdigit() else None,
+                                         address_wrong=address_wrong, verified_cvr=verified_cvr(request))
+    except ValidationFailed as exc:
+        return render(request, "public/selfservice_unit.html",
+                      _form_context(found, request.POST, _errors(exc), addresses=addresses,
+                                    address_wrong=address_wrong, choice=choice), status=400)
+    request.session.pop(SESSION_KEY, None)
+    return render(request, "public/selfservice_done.html", {"unit": found, "result": result,
+                                                            "link_minutes": settings.SOR_SELFSERVICE_LINK_MINUTES})
+
+
+def _gone(request, exc: services.LinkRefused):
+    return render(request, "public/selfservice_link_refused.html", {"message": str(exc), "case": exc.case,
+                                                                    "expired": exc.expired}, status=410)
+
+
+@throttled("selfservice")
+@require_http_methods(["GET", "POST"])
+def confirm(request, token):
+    try:
+        link = services.link_peek(token)
+    except services.LinkRefused as exc:
+        return _gone(request, exc)
+    if request.method == "GET":
+        return render(request, "public/selfservice_confirm.html", {"link": link})
+    try:
+        case = services.request_confirm(token)
+    except services.LinkRefused as exc:
+        return _gone(request, exc)
+    return render(request, "public/selfservice_confirmed.html", {"case": case, "unit": link.unit})
+
+
+def _owner_units(owner):
+    today = timezone.localdate()
+    return list(Unit.objects.filter(owner=owner).filter(Q(to_date__isnull=True) | Q(to_date__gte=today))
+                .order_by("level", "sor_id")[:200])
+
+
+@throttled("selfservice")
+@require_http_methods(["GET", "POST"])
+def followup_page(request, token):
+    try:
+        link = followup.followup_peek(token)
+    except services.LinkRefused as exc:
+        return _gone(request, exc)
+    if request.method == "POST":
+        try:
+            case = followup.followup_confirm(token, note=request.POST.get("note", ""))
+        except services.LinkRefused as exc:
+            return _gone(request, exc)
+        return render(request, "public/followup_confirmed.html", {"case": case, "owner": link.owner,
+                                                                "months": settings.SOR_FOLLOWUP_MONTHS})
+    units = [(u, services.registered(u)) for u in _owner_units(link.owner)]
+    responsible = getattr(link.owner, "sor_responsible", None)
+    return render(request, "public/followup.html", {"link": link, "token": token, "units": units,
+                                                    "responsible": responsible})
+
+
+@throttled("selfservice")
+@require_http_methods(["GET", "POST"])
+def followup_correct(request, token, sor_id):
+    try:
+        link = followup.followup_peek(token)
+    except services.LinkRefused as exc:
+        return _gone(request, exc)
+    found = Unit.objects.filter(pk=sor_id, owner=link.owner).first()
+    if found is None:
+        return redirect("selvbetjening:followup", token=token)
+    if request.method == "GET":
+        return render(request, "public/selfservice_unit.html", _form_context(found, followup_token=token))
+    try:
+        case = followup.followup_correct(token, _request(found, request.POST))
+    except ValidationFailed as exc:
+        return render(request, "public/selfservice_unit.html",
+                      _form_context(found, request.POST, _errors(exc), followup_token=token), status=400)
+    except services.LinkRefused as exc:
+        return _gone(request, exc)
+    return render(request, "public/selfservice_done.html", {"unit": found, "result": services.Submitted(case=case),
+                                                            "followup": True})
+
+
