@@ -9,7 +9,7 @@ urlpatterns = [
     path("admin/sor-import/", include("exports.urls_import")),
     path("admin/", admin.site.urls),
     path("filer/", include("exports.urls_publish")),
-    path("selvbetjening/", include("public.urls")),
+    path("selvbetjening/", include("sor_public.urls")),
 ]
 
 # A refusal in the admin's own look, in Danish, saying what the user's role may do.

@@ -26,6 +26,16 @@ def import_upload_dir(settings, tmp_path):
     return settings.IMPORT_UPLOAD_DIR
 
 
+@pytest.fixture(autouse=True)
+def own_cache_namespace(settings):
+    """Each test counts rate limits (and import progress) in its own cache keys on the shared
+    Redis: no test inherits another's counters."""
+    import uuid
+
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}}
+    return settings.CACHES["default"]["KEY_PREFIX"]
+
+
 @pytest.fixture
 def personas(db):
     users = ensure_personas()

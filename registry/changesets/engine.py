@@ -644,7 +644,7 @@ def changeset_apply(*, actor, changeset, day: dt.date | None = None, origin: str
         if cs.effective_date > day:
             raise DomainError(_("Sættet gælder fra %(d)s og kan gennemføres fra den dag.")
                               % {"d": cs.effective_date.strftime("%d-%m-%Y")})
-        if not is_system(actor) and cs.approval == "policy" and cs.author_id != actor.pk and not is_sor_admin(actor):
+        if not is_system(actor) and cs.approval == "policy" and cs.author_id not in (None, actor.pk) and not is_sor_admin(actor):
             raise NotAllowed(_("Sættet er godkendt efter politikken for forfatteren; kun forfatteren eller en "
                                "SOR-administrator kan gennemføre det."))
         if not is_system(actor) and cs.approval == "person" and not is_sor_admin(actor):

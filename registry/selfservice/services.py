@@ -1,6 +1,6 @@
 """Clinic self-service: find a unit by a number and the CVR, propose changes, prove control of an
 address registered in SOR with a one-time link; every request becomes a case whose proposal is
-a change-set (ADR 0015). The public pages (`public.selfservice`) and `manage.py sor_selfservice`
+a change-set (ADR 0015). The public pages (`sor_public.selfservice`) and `manage.py sor_selfservice`
 call these.
 
 What a requester may see is what SOR publishes (the file): never the SOR-responsible person nor
@@ -74,7 +74,7 @@ def read_identifier(text: str) -> tuple[str, str]:
                                                  "%(v)r gør ikke.") % {"v": value}]})
     if ids.SOR_ID_RE.match(value) and not ids.check_sor_id(value)[0]:
         return "sor_id", value
-    if len(value) == 13:
+    if len(value) in (12, 13, 14):  # a location number, or one with a digit missing or too many
         errors, _w = ids.check_gln(value)
         if errors:
             raise ValidationFailed({"identifier": errors})

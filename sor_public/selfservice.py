@@ -7,7 +7,7 @@
 3. `confirm`: the one-time link; a GET shows it, only the button (POST) uses it.
 4. `followup` / `followup_correct`: the SOR-responsible person's half-yearly link.
 
-Every page is rate limited per client address over all processes (`public.throttle`). The
+Every page is rate limited per client address over all processes (`sor_public.throttle`). The
 services (`registry.selfservice`) do the work; these views only read the form and show results.
 """
 

@@ -1,0 +1,56 @@
+"""The self-service rate limit is counted in Redis, so it holds across web processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT = """
+import json, os, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sor_admin.settings")
+django.setup()
+from django.test.utils import setup_test_environment
+setup_test_environment()
+from django.test import Client
+client = Client(REMOTE_ADDR="192.0.2.7")
+statuses = []
+for _ in range(8):
+    response = client.get("/selvbetjening/")
+    statuses.append([response.status_code, response.get("Retry-After")])
+print(json.dumps(statuses))
+"""
+
+
+def test_two_processes_share_one_limit_and_the_excess_is_answered_429(own_cache_namespace):
+    db = connection.settings_dict
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sor_admin.settings",
+           "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "SOR_CACHE_PREFIX": own_cache_namespace, "SOR_SELFSERVICE_RATE": "10", "SOR_SELFSERVICE_RATE_WINDOW": "600"}
+    procs = [subprocess.Popen([sys.executable, "-c", CLIENT], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    statuses = [status for result in results for status, _retry in result]
+    # 16 requests from two processes against one limit of 10: 10 answered, 6 refused. Each
+    # process alone stayed under the limit (8), so only a shared counter refuses any.
+    assert statuses.count(200) == 10 and statuses.count(429) == 6
+    assert all(retry and int(retry) > 0 for result in results for status, retry in result if status == 429)
+
+
+def test_the_429_page_says_when_to_try_again(client, settings):
+    settings.SOR_SELFSERVICE_RATE = 2
+    responses = [client.get("/selvbetjening/") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    page = responses[-1].content.decode()
+    assert "For mange forespørgsler" in page and "Prøv igen om" in page
+    assert int(responses[-1]["Retry-After"]) <= settings.SOR_SELFSERVICE_RATE_WINDOW
