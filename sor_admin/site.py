@@ -92,8 +92,16 @@ class SorAdminSite(admin.AdminSite):
                 (gettext("1–7 dage"), cases.filter(received_at__lt=now - dt.timedelta(days=1),
                                                    received_at__gte=now - dt.timedelta(days=7)).count()),
                 (gettext("over 7 dage"), cases.filter(received_at__lt=now - dt.timedelta(days=7)).count())]
-        return {"case_queues": queues, "cases_by_status": by_status, "cases_by_assignee": by_assignee,
-                "cases_by_age": ages}
+        out = {"case_queues": queues, "cases_by_status": by_status, "cases_by_assignee": by_assignee,
+               "cases_by_age": ages}
+        if user.has_perm("registry.view_sorresponsible"):
+            from registry.models import SorResponsible
+            from sor_admin.admin.selfservice import _due_sql, owners_without_responsible
+
+            out["followup_overdue"] = SorResponsible.objects.annotate(due=_due_sql()).filter(
+                due__lt=timezone.localdate()).exclude(owner__to_date__lt=timezone.localdate()).count()
+            out["followup_without"] = owners_without_responsible().count()
+        return out
 
     def autocomplete_view(self, request):
         return SorAutocompleteView.as_view(admin_site=self)(request)

@@ -1,3 +1,14 @@
 """The SOR staff admin: one module per ModelAdmin (registered on import)."""
 
-from . import cases, changesets, codes, freeze, imports, location_numbers, operations, staff, units  # noqa: F401
+from . import (  # noqa: F401
+    cases,
+    changesets,
+    codes,
+    freeze,
+    imports,
+    location_numbers,
+    operations,
+    selfservice,
+    staff,
+    units,
+)

@@ -58,7 +58,7 @@ class QueueFilter(admin.SimpleListFilter):
 class CaseAdmin(admin.ModelAdmin):
     list_display = ("reference", "subject", "status", "assignee", "region", "received_at", "due")
     list_display_links = ("reference", "subject")
-    list_filter = (QueueFilter, "status", "source", "region")
+    list_filter = (QueueFilter, "status", "source", "identity", "region")
     search_fields = ("reference", "subject", "sender_email", "sender_name")
     list_select_related = ("assignee", "region")
     list_per_page = 100
@@ -168,6 +168,8 @@ class CaseAdmin(admin.ModelAdmin):
                                         subject=post.get("subject", ""), body=post.get("body", "")),
             "reject": lambda: services.case_reject(actor=user, case=object_id, reason=post.get("reason", "")),
             "close": lambda: services.case_close(actor=user, case=object_id),
+            "confirm_identity": lambda: services.case_confirm_identity(actor=user, case=object_id,
+                                                                      note=post.get("note", "")),
             "reopen": lambda: services.case_reopen(actor=user, case=object_id),
             "merge": lambda: services.case_merge(actor=user, case=object_id,
                                                  into=services.get_case(post.get("into", "")).pk),
