@@ -36,3 +36,16 @@ def fail(command, message: str, *, as_json: bool, returncode: int = 1, **extra):
     if as_json:
         command.stdout.write(dumps({"error": message, **extra}))
     raise CommandError(message, returncode=returncode)
+
+
+def run_verb(command, verb: str, json: bool, options: dict) -> None:
+    """Call `command.do_<verb>(json=…, **options)`; a refusal of the services exits 1 with its
+    message (field: message for field errors)."""
+    from registry.errors import DomainError, ValidationFailed
+
+    try:
+        getattr(command, f"do_{verb}")(json=json, **options)
+    except ValidationFailed as exc:
+        fail(command, "; ".join(f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs), as_json=json)
+    except DomainError as exc:
+        fail(command, str(exc), as_json=json)

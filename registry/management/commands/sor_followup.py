@@ -15,10 +15,9 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.errors import DomainError, ValidationFailed
 from registry.selfservice import followup, services
 
-from ._cli import add_user_argument, dumps, fail, resolve_user
+from ._cli import add_user_argument, dumps, resolve_user, run_verb
 
 
 def responsible_json(r) -> dict:
@@ -49,12 +48,7 @@ class Command(BaseCommand):
         over.add_argument("--json", action="store_true")
 
     def handle(self, *args, verb, json=False, **options):
-        try:
-            getattr(self, f"do_{verb}")(json=json, **options)
-        except ValidationFailed as exc:
-            fail(self, "; ".join(f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs), as_json=json)
-        except DomainError as exc:
-            fail(self, str(exc), as_json=json)
+        run_verb(self, verb, json, options)
 
     def do_responsible(self, *, json, owner, email="", name="", phone="", user=None, **_):
         actor = resolve_user(user)

@@ -17,10 +17,9 @@ confirm {"case", "change_sets": [ids]}. Exit 0 done; 1 refused (`{"error": …}`
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.errors import DomainError, ValidationFailed
 from registry.selfservice import services
 
-from ._cli import dumps, fail
+from ._cli import dumps, run_verb
 
 FIELDS = (*services.PROPOSABLE, *services.RESPONSIBLE_FIELDS)
 
@@ -51,12 +50,7 @@ class Command(BaseCommand):
         confirm.add_argument("--json", action="store_true")
 
     def handle(self, *args, verb, json=False, **options):
-        try:
-            getattr(self, f"do_{verb}")(json=json, **options)
-        except ValidationFailed as exc:
-            fail(self, "; ".join(f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs), as_json=json)
-        except DomainError as exc:
-            fail(self, str(exc), as_json=json)
+        run_verb(self, verb, json, options)
 
     def do_lookup(self, *, json, identifier, cvr, **_):
         units = services.lookup(identifier, cvr)
