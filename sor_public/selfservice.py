@@ -93,7 +93,14 @@ def _form_context(unit, post=None, errors=None, **extra) -> dict:
     values = _form_values(post) if post is not None else {}
     rows = [{"field": f, "new": values.get(f.name, ""), "errors": (errors or {}).get(f.name, []),
              "inherited": f.source is not None and f.source.pk != unit.pk} for f in reg.fields]
-    return {"unit": unit, "reg": reg, "rows": rows, "post": post or {}, "errors": errors or {},
+    labels = {f.name: f.label for f in reg.fields}
+    labels.update({"responsible_name": _("den SOR-ansvarliges navn"), "responsible_email": _("den SOR-ansvarliges e-mail"),
+                   "responsible_phone": _("den SOR-ansvarliges telefon"), "requester_name": _("dit navn"),
+                   "requester_phone": _("dit telefonnummer"), "requester_email": _("din e-mail"),
+                   "address": _("registreret e-mail")})
+    summary = [("new_" + name if name in FORM_FIELDS else name if name != "address" else "address_0", labels[name], msg)
+               for name, msgs in (errors or {}).items() if name in labels for msg in msgs]
+    return {"unit": unit, "reg": reg, "rows": rows, "post": post or {}, "errors": errors or {}, "summary": summary,
             "values": values, "responsible_errors": {n: (errors or {}).get(n, []) for n in services.RESPONSIBLE_FIELDS},
             **extra}
 
@@ -152,14 +159,32 @@ def _owner_units(owner):
                 .order_by("level", "sor_id")[:200])
 
 
+GRANT_KEY = "sor_followup_grant"
+GRANT_MINUTES = 60
+
+
+def _granted(request, token) -> bool:
+    """Whether this browser used the follow-up link (within the last hour): it may go on."""
+    grant = request.session.get(GRANT_KEY) or {}
+    return grant.get("token") == services.token_hash(token) and grant.get("until", 0) > timezone.now().timestamp()
+
+
+def _grant(request, token) -> None:
+    request.session[GRANT_KEY] = {"token": services.token_hash(token),
+                                  "until": timezone.now().timestamp() + GRANT_MINUTES * 60}
+
+
 @throttled("selfservice")
 @require_http_methods(["GET", "POST"])
 def followup_page(request, token):
+    granted = _granted(request, token)
     try:
-        link = followup.followup_peek(token)
+        link = followup.followup_peek(token, granted=granted)
     except services.LinkRefused as exc:
         return _gone(request, exc)
     if request.method == "POST":
+        if link.used_at is not None:  # already confirmed by a correction in this browser
+            return redirect("selvbetjening:followup", token=token)
         try:
             case = followup.followup_confirm(token, note=request.POST.get("note", ""))
         except services.LinkRefused as exc:
@@ -169,29 +194,31 @@ def followup_page(request, token):
     units = [(u, services.registered(u)) for u in _owner_units(link.owner)]
     responsible = getattr(link.owner, "sor_responsible", None)
     return render(request, "public/followup.html", {"link": link, "token": token, "units": units,
-                                                    "responsible": responsible})
+                                                    "responsible": responsible, "grant_minutes": GRANT_MINUTES})
 
 
 @throttled("selfservice")
 @require_http_methods(["GET", "POST"])
 def followup_correct(request, token, sor_id):
+    granted = _granted(request, token)
     try:
-        link = followup.followup_peek(token)
+        link = followup.followup_peek(token, granted=granted)
     except services.LinkRefused as exc:
         return _gone(request, exc)
     found = Unit.objects.filter(pk=sor_id, owner=link.owner).first()
     if found is None:
         return redirect("selvbetjening:followup", token=token)
     if request.method == "GET":
-        return render(request, "public/selfservice_unit.html", _form_context(found, followup_token=token))
+        return render(request, "public/selfservice_unit.html",
+                      _form_context(found, {"requester_name": link.requester_name,
+                                            "requester_phone": link.requester_phone}, followup_token=token))
     try:
-        case = followup.followup_correct(token, _request(found, request.POST))
+        case = followup.followup_correct(token, _request(found, request.POST), granted=granted)
     except ValidationFailed as exc:
         return render(request, "public/selfservice_unit.html",
                       _form_context(found, request.POST, _errors(exc), followup_token=token), status=400)
     except services.LinkRefused as exc:
         return _gone(request, exc)
+    _grant(request, token)
     return render(request, "public/selfservice_done.html", {"unit": found, "result": services.Submitted(case=case),
-                                                            "followup": True})
-
-
+                                                            "followup_token": token, "grant_minutes": GRANT_MINUTES})

@@ -371,10 +371,38 @@ def case_confirm_identity(*, actor, case, note: str) -> Case:
     if not (note or "").strip():
         raise ValidationFailed({"note": [_("Skriv, hvordan identiteten er bekræftet (fx opkald til klinikkens "
                                            "registrerede telefonnummer).")]})
-    case.identity = "confirmed"
+    case.identity = "verified"
     case.save(update_fields=["identity", "updated_at"])
     event(case, "identity_confirmed", actor, note.strip())
     return case
+
+
+def case_submit_proposal(*, actor, case, change_set) -> ChangeSet:
+    """Submit a draft proposal of the case (a clinic's, from self-service, or one saved as a
+    draft): low risk is applied at once if the actor may make it, high risk waits for a second
+    SOR-administrator (the submitter of a set nobody authored cannot also approve it)."""
+    from registry.changesets import engine
+
+    case = get_case(getattr(case, "pk", case))
+    check_work(actor, case)
+    cs = case.change_sets.filter(pk=getattr(change_set, "pk", change_set)).first()
+    if cs is None:
+        raise DomainError(_("Ændringssættet hører ikke til sagen %(ref)s.") % {"ref": case.reference})
+    engine.changeset_submit(actor=actor, changeset=cs)
+    return ChangeSet.objects.get(pk=cs.pk)
+
+
+def case_cancel_proposal(*, actor, case, change_set, note: str = "") -> ChangeSet:
+    from registry.changesets import engine
+
+    case = get_case(getattr(case, "pk", case))
+    check_work(actor, case)
+    cs = case.change_sets.filter(pk=getattr(change_set, "pk", change_set)).first()
+    if cs is None:
+        raise DomainError(_("Ændringssættet hører ikke til sagen %(ref)s.") % {"ref": case.reference})
+    engine.changeset_cancel(actor=actor, changeset=cs, note=note or _("Annulleret på sagen %(ref)s") % {
+        "ref": case.reference})
+    return ChangeSet.objects.get(pk=cs.pk)
 
 
 def unconfirmed_cases_of(cs: ChangeSet) -> list[str]:

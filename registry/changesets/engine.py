@@ -608,7 +608,10 @@ def changeset_reject(*, actor, changeset, note: str = "") -> ChangeSet:
 def changeset_cancel(*, actor, changeset, note: str = "") -> ChangeSet:
     cs = _locked(changeset)
     _require(cs, S.DRAFT, S.SUBMITTED, S.APPROVED)
-    if not is_system(actor) and cs.author_id != actor.pk and not is_sor_admin(actor):
+    # A draft nobody authored (a clinic's, from self-service) may be cancelled by whoever may propose.
+    ownerless_draft = cs.author_id is None and cs.status == S.DRAFT and actor is not None \
+        and not is_system(actor) and actor.has_perm("registry.add_changeset")
+    if not is_system(actor) and cs.author_id != actor.pk and not is_sor_admin(actor) and not ownerless_draft:
         raise NotAllowed(_("Kun forfatteren eller en SOR-administrator kan annullere sættet."))
     cs.status = S.CANCELLED
     cs.status_reason = note

@@ -630,17 +630,25 @@ class AssignLocationNumberChange(_NumberChange):
         errors, _w = ids.check_gln(gln)
         if errors:
             raise ChangeInputError(_("assign_location_number: %(gln)r: %(e)s") % {"gln": gln, "e": "; ".join(map(str, errors))})
-        self._codes(row["field"])
+        codes = self._codes(row["field"])
+        description = _("%(unit)s får lokationsnummer %(gln)s") % {"unit": unit, "gln": gln}
+        if codes.get("message_types"):
+            description += _(" med EDI-meddelelsestyperne %(codes)s") % {
+                "codes": ", ".join(mt.code for mt in codes["message_types"])}
         return [Concrete("assign_location_number", unit.sor_id, field=row["field"].strip(), value=gln,
-                         base_version=unit.version,
-                         description=_("%(unit)s får lokationsnummer %(gln)s") % {"unit": unit, "gln": gln})]
+                         base_version=unit.version, description=description)]
 
     def _codes(self, text: str) -> dict:
-        """`system_supplier=…,system_type=…,network_operator=…,region=…,edi_administrator=…`."""
+        """`system_supplier=…,system_type=…,network_operator=…,region=…,edi_administrator=…`, and
+        `message_types=CODE|CODE…` (the EDI message types the new number takes, e.g. those of the
+        number it replaces)."""
         out = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, _sep, code = part.partition("=")
             key = key.strip()
+            if key == "message_types":
+                out["message_types"] = [_message_type(c.strip()) for c in code.split("|") if c.strip()]
+                continue
             if key not in self._CODES:
                 raise ChangeInputError(_("assign_location_number: ukendt felt %(k)r (kendte: %(known)s).")
                                        % {"k": key, "known": ", ".join(sorted(self._CODES))})

@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='case',
             name='identity',
-            field=models.CharField(blank=True, choices=[('', '—'), ('confirmed', 'bekræftet med engangslink'), ('unconfirmed', 'identitet ikke bekræftet')], default='', max_length=12, verbose_name='identitet'),
+            field=models.CharField(blank=True, choices=[('', '—'), ('confirmed', 'bekræftet med engangslink'), ('login', 'bekræftet ved login (MitID Erhverv)'), ('verified', 'bekræftet af supporten'), ('unconfirmed', 'identitet ikke bekræftet')], default='', max_length=12, verbose_name='identitet'),
         ),
         migrations.AlterField(
             model_name='historicalclinicalspeciality',

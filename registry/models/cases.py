@@ -61,6 +61,8 @@ class Case(models.Model):
     # Self-service: whether the requester proved control of a registered address (one-time link).
     identity = models.CharField(_("identitet"), max_length=12, blank=True, default="",
                                 choices=[("", "—"), ("confirmed", _("bekræftet med engangslink")),
+                                         ("login", _("bekræftet ved login (MitID Erhverv)")),
+                                         ("verified", _("bekræftet af supporten")),
                                          ("unconfirmed", _("identitet ikke bekræftet"))])
     # What the intake recognised in the mail (kind, value, valid, note), shown on the case.
     identifiers = models.JSONField(_("genkendte numre"), default=list, blank=True)

@@ -137,8 +137,10 @@ def overdue(*, today: dt.date | None = None, region: str = "", owner_type: str =
 
 # -- following the link ------------------------------------------------------------------------------------
 
-def followup_peek(token: str) -> SelfServiceLink:
-    return services.link_peek(token, LinkPurpose.FOLLOW_UP)
+def followup_peek(token: str, *, granted: bool = False) -> SelfServiceLink:
+    """The follow-up link; `granted`: the browser that used it may go on correcting units for a
+    while (the page keeps that grant in its session), into the same case."""
+    return services.link_peek(token, LinkPurpose.FOLLOW_UP, allow_used=granted)
 
 
 def _record_confirmation(link: SelfServiceLink, case: Case) -> None:
@@ -180,14 +182,26 @@ def followup_confirm(token: str, *, note: str = "") -> Case:
 
 
 @transaction.atomic
-def followup_correct(token: str, req: services.Request) -> Case:
+def followup_correct(token: str, req: services.Request, *, granted: bool = False) -> Case:
     """The SOR-responsible person corrects a unit of the owner from the follow-up page: a case
     with the proposal (identity proven by the link to the registered address), and the round
-    counts as confirmed."""
-    link = services._open_link(token, LinkPurpose.FOLLOW_UP, lock=True)
+    counts as confirmed. With `granted` (the same browser, after it used the link) a further
+    unit's correction is added to the same case."""
+    from registry.cases.services import case_propose, event
+
+    link = services._open_link(token, LinkPurpose.FOLLOW_UP, lock=True, allow_used=granted)
     if req.unit.owner_id != link.owner_id:
         raise services.LookupRefused(_("Enheden hører ikke under %(owner)s.") % {"owner": link.owner.name})
     reg, changed, rows = services._prepared(req)
+    if link.used_at is not None and link.case is not None:
+        case = link.case
+        event(case, "comment", None, services._text(req, reg, changed, _("Endnu en rettelse fra samme opfølgning.")))
+        if rows:
+            if not case.units.filter(pk=reg.unit.pk).exists():
+                case.units.add(reg.unit)
+            case_propose(actor=None, case=case, rows=rows, submit=False, confirm=True, keep_new=True,
+                         name=_("%(ref)s: selvbetjening %(unit)s") % {"ref": case.reference, "unit": reg.unit.name})
+        return case
     case = services._case(req, reg, changed, rows, identity="confirmed", sender_email=link.email,
                           how=_("Rettet fra den halvårlige opfølgning; identitet bekræftet med link sendt til %(e)s.")
                           % {"e": link.email})

@@ -74,6 +74,9 @@ def read_identifier(text: str) -> tuple[str, str]:
                                                  "%(v)r gør ikke.") % {"v": value}]})
     if ids.SOR_ID_RE.match(value) and not ids.check_sor_id(value)[0]:
         return "sor_id", value
+    if ids.SOR_ID_RE.match(value):
+        raise ValidationFailed({"identifier": [_("SOR-ID %(v)s har en tastefejl: kontrolcifferet (det sidste ciffer) "
+                                                 "passer ikke.") % {"v": value}]})
     if len(value) in (12, 13, 14):  # a location number, or one with a digit missing or too many
         errors, _w = ids.check_gln(value)
         if errors:
@@ -84,13 +87,18 @@ def read_identifier(text: str) -> tuple[str, str]:
         if errors:
             raise ValidationFailed({"identifier": errors})
         return "provider_number", value
-    errors, _w = ids.check_sor_id(value)
-    raise ValidationFailed({"identifier": errors or [_("%(v)s er hverken et SOR-ID, et ydernummer (6 cifre) eller et "
-                                                       "lokationsnummer (13 cifre).") % {"v": value}]})
+    raise ValidationFailed({"identifier": [_("%(v)s (%(n)d cifre) er hverken et SOR-ID, et ydernummer (6 cifre) eller et "
+                                             "lokationsnummer (13 cifre).") % {"v": value, "n": len(value)}]})
 
 
 def read_cvr(text: str) -> str:
+    """The CVR as typed, or written 'DK12345678' or in groups of digits: accepted when the digits
+    are 8 and pass mod 11 (a phone number typed with +45, or one that fails, is refused)."""
     value = (text or "").strip()
+    compact = value.upper().removeprefix("DK").replace(" ", "").replace("-", "")
+    if compact != value and not value.startswith("+") and len(compact) == 8 and ids.is_digits(compact) \
+            and not ids.check_cvr(compact)[0] and not ids.check_cvr(compact)[1]:
+        return compact
     if not value:
         raise ValidationFailed({"cvr": [_("Skriv CVR-nummeret (8 cifre), som det står i SOR.")]})
     errors, warnings = ids.check_cvr(value)
@@ -339,6 +347,9 @@ def proposal_rows(reg: Registered, changed: dict) -> list[dict]:
         if old is not None:
             codes = ",".join(f"{name}={getattr(old, name).code}" for name in LOCATION_CODES
                              if getattr(old, name) is not None)
+            types = "|".join(old.message_types.order_by("code").values_list("code", flat=True))
+            if types:  # the clinic's EDI message types go with it to the new number
+                codes += f",message_types={types}"
             if holder.location_mode == LocationMode.OWN:
                 rows.append({"change": "close_location_number", "sor_id": str(holder.pk), "field": old.gln,
                              "value": ""})
@@ -375,6 +386,7 @@ class Request:
 
 
 def _prepared(req: Request):
+    req.unit = Unit.objects.get(pk=req.unit.pk)  # as registered now, not as the caller last read it
     reg = registered(req.unit)
     errors = check_proposal(reg, req.new)
     if not (req.requester_name or "").strip():
@@ -404,8 +416,12 @@ def _text(req: Request, reg: Registered, changed: dict, how: str) -> str:
              how, "", describe(reg, changed) or _("(ingen nye værdier)")]
     if req.message.strip():
         parts += ["", _("Andet:"), req.message.strip()]
-    parts += ["", _("Anmoder: %(n)s, telefon %(p)s, e-mail %(e)s") % {
-        "n": req.requester_name or "-", "p": req.requester_phone or "-", "e": req.requester_email or "-"}]
+    who = [req.requester_name.strip() or "-"]
+    if (req.requester_phone or "").strip():
+        who.append(_("telefon %(p)s") % {"p": req.requester_phone.strip()})
+    if (req.requester_email or "").strip():
+        who.append(_("e-mail %(e)s") % {"e": req.requester_email.strip()})
+    parts += ["", _("Anmoder: %(who)s") % {"who": ", ".join(who)}]
     return "\n".join(parts)
 
 
@@ -475,7 +491,7 @@ def request_submit(req: Request, *, address: int | None = None, address_wrong: b
     confirmed."""
     reg, changed, rows = _prepared(req)
     if verified_cvr and cvr_holder(reg.unit, reg.chain, verified_cvr) is not None:
-        case = _case(req, reg, changed, rows, identity="confirmed", sender_email=req.requester_email,
+        case = _case(req, reg, changed, rows, identity="login", sender_email=req.requester_email,
                      how=_("Identitet bekræftet ved login (CVR %(c)s).") % {"c": verified_cvr})
         return Submitted(case=case)
     addresses = link_addresses(reg.unit)
@@ -494,29 +510,29 @@ def request_submit(req: Request, *, address: int | None = None, address_wrong: b
         token_sha256=digest, purpose=LinkPurpose.REQUEST, unit=reg.unit, owner=reg.owner, email=email,
         address_label=label, rows=rows, requester_name=req.requester_name.strip()[:200],
         requester_phone=(req.requester_phone or "").strip()[:40],
-        message=_text(req, reg, changed, _("Identitet bekræftet med engangslink sendt til %(e)s (%(l)s).")
-                      % {"e": email, "l": label}),
+        message=_text(req, reg, changed, _("Engangslink sendt til %(e)s (%(l)s).") % {"e": email, "l": label}),
         expires_at=timezone.now() + dt.timedelta(minutes=settings.SOR_SELFSERVICE_LINK_MINUTES))
     minutes = settings.SOR_SELFSERVICE_LINK_MINUTES
     queue_mail(to=email, purpose="selfservice_link",
                subject=_("Bekræft din rettelse i SOR: %(unit)s") % {"unit": reg.unit.name},
-               text=_("Nogen har bedt om at rette SOR-oplysningerne for %(unit)s (SOR-ID %(id)s):\n\n%(changes)s\n\n"
+               text=_("%(who)s har bedt om at rette SOR-oplysningerne for %(unit)s (SOR-ID %(id)s):\n\n%(changes)s\n\n"
                       "Var det dig, så bekræft rettelsen her (linket virker én gang og udløber om %(m)d minutter):\n"
                       "%(url)s\n\nVar det ikke dig, så gør ingenting: intet bliver ændret.\n\nMed venlig hilsen\n"
                       "SOR-supporten\nSundhedsdatastyrelsen\n")
-               % {"unit": reg.unit.name, "id": reg.unit.pk, "changes": describe(reg, changed) or req.message.strip(),
+               % {"who": req.requester_name.strip(), "unit": reg.unit.name, "id": reg.unit.pk,
+                  "changes": describe(reg, changed) or req.message.strip(),
                   "m": minutes, "url": link_url(token, LinkPurpose.REQUEST)})
     return Submitted(link=link, sent_to=mask(email), token=token)
 
 
-def _open_link(token: str, purpose: str, *, lock: bool) -> SelfServiceLink:
+def _open_link(token: str, purpose: str, *, lock: bool, allow_used: bool = False) -> SelfServiceLink:
     qs = SelfServiceLink.objects.select_related("unit", "owner", "case")
     if lock:
         qs = qs.select_for_update(of=("self",))
     link = qs.filter(token_sha256=token_hash(token or ""), purpose=purpose).first()
     if link is None:
         raise LinkRefused(_("Linket findes ikke. Kopiér hele linket fra mailen, eller start forfra."))
-    if link.used_at is not None:
+    if link.used_at is not None and not (allow_used and link.case_id):
         raise LinkRefused(_("Linket er allerede brugt (%(when)s); det virker kun én gang.")
                           % {"when": timezone.localtime(link.used_at).strftime("%d-%m-%Y %H:%M")}, case=link.case)
     if link.expires_at <= timezone.now():
@@ -525,10 +541,10 @@ def _open_link(token: str, purpose: str, *, lock: bool) -> SelfServiceLink:
     return link
 
 
-def link_peek(token: str, purpose: str = LinkPurpose.REQUEST) -> SelfServiceLink:
+def link_peek(token: str, purpose: str = LinkPurpose.REQUEST, *, allow_used: bool = False) -> SelfServiceLink:
     """The link, if it can still be used (a GET shows it; only a POST uses it, so a mail
-    scanner that opens links uses nothing)."""
-    return _open_link(token, purpose, lock=False)
+    scanner that opens links uses nothing). `allow_used`: the browser that used it goes on."""
+    return _open_link(token, purpose, lock=False, allow_used=allow_used)
 
 
 @transaction.atomic
@@ -551,10 +567,17 @@ def request_confirm(token: str) -> Case:
 # -- the SOR-responsible person -------------------------------------------------------------------------
 
 def _owner(owner) -> Unit:
-    unit = Unit.objects.filter(pk=int(str(getattr(owner, "pk", owner)))).first() if str(
-        getattr(owner, "pk", owner)).isdigit() else None
-    if unit is None or unit.level != "IE":
-        raise DomainError(_("%(id)s er ikke en institutionsejer.") % {"id": getattr(owner, "pk", owner)})
+    text = str(getattr(owner, "pk", owner) or "").strip()
+    if not text:
+        raise DomainError(_("Skriv institutionsejerens SOR-ID."))
+    unit = Unit.objects.filter(pk=int(text)).select_related("owner").first() if ids.is_digits(text) else None
+    if unit is None:
+        raise DomainError(_("SOR-ID %(id)s findes ikke (et CVR-nummer eller ydernummer er ikke et SOR-ID).") % {"id": text})
+    if unit.level != "IE":
+        raise DomainError(_("%(name)s (%(id)s) er en %(level)s, ikke en institutionsejer; dens ejer er %(owner)s "
+                            "(SOR-ID %(owner_id)s).") % {"name": unit.name, "id": unit.pk, "level": unit.get_level_display(),
+                                                        "owner": unit.owner.name if unit.owner else "–",
+                                                        "owner_id": unit.owner_id})
     return unit
 
 

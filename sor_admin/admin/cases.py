@@ -56,13 +56,21 @@ class QueueFilter(admin.SimpleListFilter):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    list_display = ("reference", "subject", "status", "assignee", "region", "received_at", "due")
-    list_display_links = ("reference", "subject")
+    list_display = ("reference", "subject_and_identity", "status", "assignee", "region", "received_at", "due")
+    list_display_links = ("reference", "subject_and_identity")
     list_filter = (QueueFilter, "status", "source", "identity", "region")
     search_fields = ("reference", "subject", "sender_email", "sender_name")
     list_select_related = ("assignee", "region")
     list_per_page = 100
     show_full_result_count = False
+
+    @admin.display(description=_("emne"), ordering="subject")
+    def subject_and_identity(self, obj):
+        """The subject; a self-service request whose requester is not identified says so."""
+        if obj.identity == "unconfirmed":
+            return format_html('{} <strong class="sor-identity-unconfirmed">({})</strong>', obj.subject,
+                               obj.get_identity_display())
+        return obj.subject
 
     @admin.display(description=_("frist"), ordering="due_at")
     def due(self, obj):
@@ -168,6 +176,10 @@ class CaseAdmin(admin.ModelAdmin):
                                         subject=post.get("subject", ""), body=post.get("body", "")),
             "reject": lambda: services.case_reject(actor=user, case=object_id, reason=post.get("reason", "")),
             "close": lambda: services.case_close(actor=user, case=object_id),
+            "submit_set": lambda: services.case_submit_proposal(actor=user, case=object_id,
+                                                                change_set=post.get("change_set", "")),
+            "cancel_set": lambda: services.case_cancel_proposal(actor=user, case=object_id,
+                                                                change_set=post.get("change_set", "")),
             "confirm_identity": lambda: services.case_confirm_identity(actor=user, case=object_id,
                                                                       note=post.get("note", "")),
             "reopen": lambda: services.case_reopen(actor=user, case=object_id),
@@ -188,7 +200,7 @@ class CaseAdmin(admin.ModelAdmin):
             for text in _messages_of(error):
                 messages.error(request, text)
             return HttpResponseRedirect(page)
-        if verb == "propose":
+        if verb in ("propose", "submit_set", "cancel_set"):
             messages.success(request, gettext("Ændringssæt %(id)s: %(status)s.") % {
                 "id": result.pk, "status": result.get_status_display()})
         elif verb == "merge":

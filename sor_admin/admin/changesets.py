@@ -225,16 +225,20 @@ class ChangeSetAdmin(admin.ModelAdmin):
                 unit["routing"] = unit["sor_id"] in result["routing_changed"]
         admin_user = is_sor_admin(user)
         mine = cs.author_id == user.pk
+        # A draft nobody authored (a clinic's proposal from self-service): whoever may propose
+        # submits or cancels it; its submitter then counts as its author for the four eyes.
+        ownerless = cs.author_id is None and user.has_perm("registry.add_changeset")
+        submitted_by_me = cs.events.filter(code=engine.EVENT + "submitted", actor=user).exists()
         buttons = []
-        if cs.status == S.DRAFT and mine:
+        if cs.status == S.DRAFT and (mine or ownerless):
             buttons.append(("submit", gettext("Indsend")))
-        if cs.status == S.SUBMITTED and admin_user and not mine:
+        if cs.status == S.SUBMITTED and admin_user and not mine and not submitted_by_me:
             buttons += [("approve", gettext("Godkend")), ("reject", gettext("Afvis"))]
         if cs.status == S.APPROVED and cs.effective_date <= timezone.localdate() and (admin_user or mine):
             buttons.append(("apply", gettext("Gennemfør nu")))
         if cs.status == S.APPROVED and admin_user and not mine:
             buttons.append(("reject", gettext("Afvis")))
-        if pending and (mine or admin_user):
+        if pending and (mine or admin_user or (ownerless and cs.status == S.DRAFT)):
             buttons.append(("cancel", gettext("Annullér sættet")))
         if cs.status == S.APPLIED and self.has_add_permission(request):
             buttons.append(("revert", gettext("Tilbagefør (lav det modsatte sæt)")))

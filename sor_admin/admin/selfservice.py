@@ -50,7 +50,10 @@ class FollowUpFilter(admin.SimpleListFilter):
 
 
 class ResponsibleForm(forms.ModelForm):
-    owner_sor_id = forms.CharField(label=_("Institutionsejer (SOR-ID)"), max_length=18, required=False)
+    owner_sor_id = forms.CharField(
+        label=_("Institutionsejer (SOR-ID)"), max_length=18, required=False,
+        help_text=_("Ejerens SOR-ID (niveau institutionsejer): står øverst på enhedens side under \"Institutionsejer\". "
+                    "Et SOR-ID på en klinik eller enhed under ejeren får svar med ejerens SOR-ID."))
 
     class Meta:
         model = SorResponsible

@@ -30,9 +30,11 @@ def test_support_names_a_responsible_person_in_the_admin_through_the_service(cli
     responsible = SorResponsible.objects.get(owner=owner)
     assert responsible.email == "hanne@example.dk"
     assert responsible.history.get().operation.actor == support
-    bad = client.post("/admin/registry/sorresponsible/add/", {"owner_sor_id": str(make_tree(name="Klinik B")["oe"].pk), "name": "X",
+    other = make_tree(name="Klinik B")
+    bad = client.post("/admin/registry/sorresponsible/add/", {"owner_sor_id": str(other["oe"].pk), "name": "X",
                                                                "email": "x@example.dk"}, follow=True)
-    assert "er ikke en institutionsejer" in bad.content.decode()
+    # The mistake is named with the way out: the owner's SOR-ID.
+    assert f"ikke en institutionsejer; dens ejer er Klinik B (SOR-ID {other['ie'].pk})" in bad.content.decode()
 
 
 def test_the_overdue_list_holds_only_overdue_owners_and_filters_by_region(client, make_tree, support):
@@ -65,5 +67,10 @@ def test_an_unconfirmed_case_is_marked_on_its_page_and_confirmed_there(client, m
     page = html.fromstring(client.get(f"/admin/registry/case/{case.pk}/change/").content.decode())
     assert page.xpath('string(//*[@id="sor-case-identity"])').strip() == "identitet ikke bekræftet"
     assert page.xpath('//*[@id="sor-case-identity-warning"]')
+    listed = html.fromstring(client.get("/admin/registry/case/").content.decode())
+    assert listed.xpath('string(//table[@id="result_list"]//strong[@class="sor-identity-unconfirmed"])') == \
+        "(identitet ikke bekræftet)"
     client.post(f"/admin/registry/case/{case.pk}/do/confirm_identity/", {"note": "Ringet til 98765432."})
-    assert Case.objects.get(pk=case.pk).identity == "confirmed"
+    assert Case.objects.get(pk=case.pk).identity == "verified"
+    page = html.fromstring(client.get(f"/admin/registry/case/{case.pk}/change/").content.decode())
+    assert page.xpath('string(//*[@id="sor-case-identity"])').strip() == "bekræftet af supporten"

@@ -146,3 +146,23 @@ def test_the_submitter_of_a_set_nobody_authored_cannot_also_approve_it(make_tree
 
     with pytest.raises(NotAllowed, match="en anden SOR-administrator"):
         engine.changeset_approve(actor=sor_admin, changeset=cs)
+
+
+def test_the_browser_that_used_the_followup_link_corrects_more_units_into_the_same_case_and_no_other_can(
+        client, make_tree, settings, smtp_server, committed):
+    from django.test import Client
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    tree = make_tree(name="Klinik Flere", cvr=CVR)
+    _named(tree["ie"], "ansvarlig@example.dk")
+    committed(followup.send_due)
+    path = link_in(message_from_bytes(smtp_server.sink.messages[0]).get_payload(decode=True).decode(), "opfoelgning")
+    assert client.post(f"{path}ret/{tree['oe'].pk}/", {"new_phone": "70 80 90 10",
+                                                       "requester_name": "A"}).status_code == 200
+    assert client.post(f"{path}ret/{tree['si'].pk}/", {"new_website": "https://flere.example.dk",
+                                                       "requester_name": "A"}).status_code == 200
+    case = Case.objects.get()
+    assert case.change_sets.count() == 2 and case.units.filter(pk=tree["si"].pk).exists()
+    page = client.get(path).content.decode()
+    assert case.reference in page and "Oplysningerne er korrekte – bekræft" not in page
+    assert Client().get(path).status_code == 410  # another browser: the link was used

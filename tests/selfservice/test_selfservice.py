@@ -162,7 +162,7 @@ def test_a_plugged_in_login_vouching_for_the_cvr_makes_the_case_at_once(client, 
                            HTTP_X_TEST_VERIFIED_CVR=CVR)
     assert response.status_code == 200
     case = Case.objects.get()
-    assert case.identity == "confirmed" and "login (CVR 22370170)" in case.text
+    assert case.identity == "login" and "login (CVR 22370170)" in case.text
     assert not OutgoingMail.objects.filter(purpose="selfservice_link").exists()
     # A login for another CVR proves nothing: the link is sent instead.
     client.post(_open_unit(client, clinic), {"new_phone": "70 20 30 41", "requester_name": "Hanne", "address": "0"},
@@ -176,3 +176,41 @@ def test_the_per_unit_mail_limit_stops_flooding_the_clinics_mailbox(client, clin
                                                          "address": "0"}).status_code for n in range(3)]
     assert statuses == [200, 200, 429]
     assert OutgoingMail.objects.filter(purpose="selfservice_link").count() == 2
+
+
+def test_a_cvr_written_with_spaces_or_dk_is_read_as_the_cvr(client, clinic):
+    for typed in ("2237 0170", "DK22370170", "22 37 01 70"):
+        assert _find(client, clinic["oe"].provider_number, typed).status_code == 302, typed
+    assert _find(client, clinic["oe"].provider_number, "+45 22370170").status_code == 400
+
+
+def test_support_desk_submits_the_clinics_draft_and_the_new_number_keeps_its_edi_message_types(
+        client, make_tree, settings, support, sor_admin, personas):
+    from registry.models import EdiMessageType, LocationNumber
+    from registry.services.location_numbers import location_number_assign
+    from tests.factories import gln, location_codes
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    tree = make_tree(name="Klinik EDI", cvr=CVR, email="klinik@example.dk")
+    types = list(EdiMessageType.objects.order_by("code")[:2])
+    location_number_assign(actor=None, reason="testdata", origin="command", unit=tree["oe"], gln=gln(8200),
+                           from_date=dt.date(2020, 1, 1), message_types=types, **location_codes())
+    submitted = services.request_submit(services.Request(unit=tree["oe"], requester_name="Hanne",
+                                                         new={"phone": "70 20 30 40", "location_number": gln(8201)}),
+                                        address=0)
+    case = services.request_confirm(submitted.token)
+    cs = case.change_sets.get()
+    client.force_login(support)
+    page = client.get(f"/admin/registry/case/{case.pk}/change/").content.decode()
+    assert "Klinikkens forslag (kladde)" in page and 'name="do-submit-set"' in page
+    client.post(f"/admin/registry/case/{case.pk}/do/submit_set/", {"change_set": str(cs.pk)})
+    cs.refresh_from_db()
+    assert cs.status == "submitted"  # a location number: high risk, a SOR-administrator approves
+    from registry.errors import NotAllowed
+
+    with pytest.raises(NotAllowed):
+        engine.changeset_approve(actor=support, changeset=cs)
+    engine.changeset_approve(actor=sor_admin, changeset=cs)
+    new = LocationNumber.objects.get(gln=gln(8201))
+    assert sorted(new.message_types.values_list("code", flat=True)) == sorted(t.code for t in types)
+    assert LocationNumber.objects.get(gln=gln(8200)).to_date == timezone.localdate() - dt.timedelta(days=1)

@@ -22,7 +22,7 @@ from django.test import Client
 client = Client(REMOTE_ADDR="192.0.2.7")
 statuses = []
 for _ in range(8):
-    response = client.get("/selvbetjening/")
+    response = client.post("/selvbetjening/", {"identifier": "019062", "cvr": "12345674"})
     statuses.append([response.status_code, response.get("Retry-After")])
 print(json.dumps(statuses))
 """
@@ -41,16 +41,18 @@ def test_two_processes_share_one_limit_and_the_excess_is_answered_429(own_cache_
         assert proc.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
     statuses = [status for result in results for status, _retry in result]
-    # 16 requests from two processes against one limit of 10: 10 answered, 6 refused. Each
+    # 16 lookups from two processes against one limit of 10: 10 answered, 6 refused. Each
     # process alone stayed under the limit (8), so only a shared counter refuses any.
-    assert statuses.count(200) == 10 and statuses.count(429) == 6
+    assert statuses.count(400) == 10 and statuses.count(429) == 6  # 400: answered (no such unit)
     assert all(retry and int(retry) > 0 for result in results for status, retry in result if status == 429)
 
 
-def test_the_429_page_says_when_to_try_again(client, settings):
+def test_lookups_are_limited_and_page_views_get_ten_times_the_budget(client, settings):
     settings.SOR_SELFSERVICE_RATE = 2
-    responses = [client.get("/selvbetjening/") for _ in range(3)]
-    assert [r.status_code for r in responses] == [200, 200, 429]
+    responses = [client.post("/selvbetjening/", {"identifier": "019062", "cvr": "12345674"}) for _ in range(3)]
+    assert [r.status_code for r in responses] == [400, 400, 429]
+    views = [client.get("/selvbetjening/").status_code for _ in range(21)]
+    assert views.count(200) == 20 and views[-1] == 429
     page = responses[-1].content.decode()
     assert "For mange forespørgsler" in page and "Prøv igen om" in page
     assert int(responses[-1]["Retry-After"]) <= settings.SOR_SELFSERVICE_RATE_WINDOW
