@@ -111,7 +111,7 @@ def unit(request, sor_id):
     found = _session_unit(request, sor_id)
     if found is None:
         return redirect("selvbetjening:start")
-    addresses = [(label, services.mask(email)) for label, email in services.link_addresses(found)]
+    addresses = [(label, services.shown(label, email)) for label, email in services.link_addresses(found)]
     if request.method == "GET":
         return render(request, "public/selfservice_unit.html", _form_context(found, addresses=addresses))
     address_wrong = request.POST.get("address_wrong") == "1" or not addresses

@@ -215,6 +215,12 @@ def mask(email: str) -> str:
     return f"{local[:1]}•••@{domain}" if domain else "•••"
 
 
+def shown(label: str, email: str) -> str:
+    """How a link address is shown: an address SOR publishes (the unit's, the owner's) as it is;
+    the SOR-responsible person's (not published) masked."""
+    return mask(email) if label == _("ejerens SOR-ansvarlige") else email
+
+
 def link_addresses(unit: Unit) -> list[tuple[str, str]]:
     """(label, address) of the registered addresses a link may go to, in this order: the unit's
     e-mail in SOR, its owner's, the owner's SOR-responsible person's. Deduplicated."""
@@ -292,16 +298,27 @@ def check_proposal(reg: Registered, new: dict) -> dict[str, list[str]]:
     return errors
 
 
+def compact_phone(value: str) -> str:
+    """A Danish number typed in groups ('70 20 30 40') as SOR holds it ('70203040'); anything
+    else (+45 …, extensions) as typed."""
+    digits = ids.digits_only(value)
+    return digits if len(digits) == 8 and value.replace(" ", "").replace("-", "") == digits else value
+
+
 def changed_values(reg: Registered, new: dict) -> dict[str, str]:
     """The proposed values that differ from what is registered (blank = unchanged)."""
     current = {f.name: f.current for f in reg.fields}
     out = {}
     for name in PROPOSABLE:
         value = " ".join((new.get(name) or "").split())
+        if name == "phone":
+            value = compact_phone(value)
         if value and value != current.get(name, ""):
             out[name] = value
     for name in RESPONSIBLE_FIELDS:
         value = (new.get(name) or "").strip()
+        if name == "responsible_phone":
+            value = compact_phone(value)
         if value:
             out[name] = value
     return out
@@ -522,7 +539,7 @@ def request_submit(req: Request, *, address: int | None = None, address_wrong: b
                % {"who": req.requester_name.strip(), "unit": reg.unit.name, "id": reg.unit.pk,
                   "changes": describe(reg, changed) or req.message.strip(),
                   "m": minutes, "url": link_url(token, LinkPurpose.REQUEST)})
-    return Submitted(link=link, sent_to=mask(email), token=token)
+    return Submitted(link=link, sent_to=shown(label, email), token=token)
 
 
 def _open_link(token: str, purpose: str, *, lock: bool, allow_used: bool = False) -> SelfServiceLink:

@@ -131,7 +131,7 @@ def test_a_responsible_person_proposed_by_self_service_is_named_when_the_set_is_
     engine.changeset_submit(actor=support, changeset=cs)
     engine.changeset_approve(actor=sor_admin, changeset=cs)
     responsible = SorResponsible.objects.get(owner=tree["ie"])
-    assert (responsible.name, responsible.email, responsible.phone) == ("Hanne Hansen", "hanne@example.dk", "20 30 40 50")
+    assert (responsible.name, responsible.email, responsible.phone) == ("Hanne Hansen", "hanne@example.dk", "20304050")
     assert responsible.history.latest("history_date").operation.provenance.get("case") == case.reference
 
 

@@ -73,13 +73,13 @@ def test_link_goes_only_to_the_registered_address_never_to_the_one_typed(client,
     services.responsible_set(actor=None, owner=clinic["ie"], name="Hanne Ansvarlig", email="hanne.a@example.dk")
     url = _open_unit(client, clinic)
     page = client.get(url).content.decode()
-    # The choice is masked; the SOR-responsible person (not published) is never shown.
-    assert "k•••@example.dk (enhedens e-mail i SOR)" in page and "h•••@example.dk (ejerens SOR-ansvarlige)" in page
+    # The published address is shown; the SOR-responsible person (not published) only masked.
+    assert "klinik@example.dk (enhedens e-mail i SOR)" in page and "h•••@example.dk (ejerens SOR-ansvarlige)" in page
     assert "hanne.a@example.dk" not in page and "Hanne Ansvarlig" not in page
     response = committed(client.post, url, {"new_phone": "70 20 30 40", "requester_name": "Hanne", "address": "0",
                                             "requester_email": "hanne@privat.example"})
     assert response.status_code == 200
-    assert "Vi har sendt et link til k•••@example.dk" in response.content.decode()
+    assert "Vi har sendt et link til klinik@example.dk" in response.content.decode()
     assert len(smtp_server.sink.messages) == 1
     mail = message_from_bytes(smtp_server.sink.messages[0])
     assert mail["To"] == "klinik@example.dk"
@@ -113,6 +113,7 @@ def test_link_works_once_and_makes_one_case_with_the_proposal(client, clinic, sm
     kinds = sorted(cs.changes.values_list("kind", "field"))
     assert ("set", "phone") in kinds and ("assign_location_number", kinds[0][1]) in kinds
     assert ("close_location_number", clinic["gln"]) in kinds
+    assert cs.changes.get(field="phone").value == "70203040"  # typed in groups, kept as SOR holds it
     assert cs.status == "draft"  # the support desk reviews it first
     again = client.post(path)
     assert again.status_code == 410 and "allerede brugt" in again.content.decode()

@@ -55,7 +55,7 @@ class Command(BaseCommand):
     def do_lookup(self, *, json, identifier, cvr, **_):
         units = services.lookup(identifier, cvr)
         out = [{"sor_id": str(u.pk), "name": u.name, "level": u.level,
-                "addresses": [{"n": n, "label": label, "masked": services.mask(email)}
+                "addresses": [{"n": n, "label": label, "shown": services.shown(label, email)}
                               for n, (label, email) in enumerate(services.link_addresses(u))]} for u in units]
         if json:
             self.stdout.write(dumps(out))
@@ -63,7 +63,7 @@ class Command(BaseCommand):
         for unit in out:
             self.stdout.write(f"{unit['sor_id']}  {unit['level']}  {unit['name']}")
             for a in unit["addresses"]:
-                self.stdout.write(f"    --address {a['n']}: {a['masked']} ({a['label']})")
+                self.stdout.write(f"    --address {a['n']}: {a['shown']} ({a['label']})")
 
     def do_request(self, *, json, sor_id, cvr, requester, phone="", email="", message="", address=None,
                    address_wrong=False, **options):
