@@ -44,8 +44,13 @@ def send_mail(self, mail_id: int) -> dict:
         return {"mail": mail_id, "status": send_message(mail_id, OutgoingMail)}
     except (OSError, smtplib.SMTPException) as exc:
         if self.request.is_eager or self.request.retries >= self.max_retries:
-            OutgoingMail.objects.filter(pk=mail_id, status=OutgoingStatus.QUEUED).update(
-                status=OutgoingStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+            from .selfservice.services import redact_links
+
+            mail = OutgoingMail.objects.filter(pk=mail_id, status=OutgoingStatus.QUEUED).first()
+            if mail is not None:
+                mail.status, mail.error = OutgoingStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+                mail.text = redact_links(mail.text)
+                mail.save(update_fields=["status", "error", "text"])
             return {"mail": mail_id, "status": "failed"}
         raise self.retry(exc=exc, countdown=60 * 2 ** self.request.retries) from exc
 

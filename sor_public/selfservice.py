@@ -2,8 +2,8 @@
 
 1. `start`: find the unit by SOR-ID, ydernummer or location number together with the CVR.
 2. `unit`: the registered (published) values, and the proposal form old beside new; the link
-   goes to a registered address chosen from a masked list, or the request becomes a case marked
-   "identitet ikke bekræftet".
+   goes to a registered address chosen from a list (the SOR-responsible person's masked), or the
+   request becomes a case marked "identitet ikke bekræftet".
 3. `confirm`: the one-time link; a GET shows it, only the button (POST) uses it.
 4. `followup` / `followup_correct`: the SOR-responsible person's half-yearly link.
 
@@ -21,11 +21,12 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from registry import identifiers as ids
 from registry.errors import DomainError, ValidationFailed
 from registry.models import Unit
 from registry.selfservice import followup, services
 
-from .throttle import hit, throttled, too_many
+from .throttle import throttled, too_many
 
 SESSION_KEY = "sor_selfservice"
 FORM_FIELDS = (*services.PROPOSABLE, *services.RESPONSIBLE_FIELDS)
@@ -60,7 +61,8 @@ def start(request):
         except DomainError as exc:
             context["errors"] = {"all": [str(exc)]}
         else:
-            request.session[SESSION_KEY] = {"cvr": cvr.strip(), "units": [str(u.pk) for u in units]}
+            # The CVR as SOR holds it ("DK 2237 0170" is 22370170): the next steps compare it again.
+            request.session[SESSION_KEY] = {"cvr": services.read_cvr(cvr), "units": [str(u.pk) for u in units]}
             if len(units) == 1:
                 return redirect("selvbetjening:unit", sor_id=units[0].pk)
             context["units"] = units
@@ -116,13 +118,12 @@ def unit(request, sor_id):
         return render(request, "public/selfservice_unit.html", _form_context(found, addresses=addresses))
     address_wrong = request.POST.get("address_wrong") == "1" or not addresses
     choice = request.POST.get("address", "")
-    if not address_wrong and not verified_cvr(request):
-        allowed, retry = hit("selfservice-mail", str(found.pk), settings.SOR_SELFSERVICE_MAILS_PER_UNIT, 3600)
-        if not allowed:
-            return too_many(request, retry, _("Der er sendt det største antal links til enhedens adresser i denne time."))
+    index = int(choice) if ids.is_digits(choice) and len(choice) <= 3 else None
     try:
-        result = services.request_submit(_request(found, request.POST), address=int(choice) if choice.isdigit() else None,
+        result = services.request_submit(_request(found, request.POST), address=index,
                                          address_wrong=address_wrong, verified_cvr=verified_cvr(request))
+    except services.TooManyLinks as exc:
+        return too_many(request, exc.retry_after, str(exc))
     except ValidationFailed as exc:
         return render(request, "public/selfservice_unit.html",
                       _form_context(found, request.POST, _errors(exc), addresses=addresses,
@@ -150,6 +151,8 @@ def confirm(request, token):
         case = services.request_confirm(token)
     except services.LinkRefused as exc:
         return _gone(request, exc)
+    except DomainError as exc:  # nothing was written; the link can be tried again
+        return render(request, "public/selfservice_link_refused.html", {"message": str(exc)}, status=409)
     return render(request, "public/selfservice_confirmed.html", {"case": case, "unit": link.unit})
 
 
@@ -189,6 +192,8 @@ def followup_page(request, token):
             case = followup.followup_confirm(token, note=request.POST.get("note", ""))
         except services.LinkRefused as exc:
             return _gone(request, exc)
+        except DomainError as exc:
+            return render(request, "public/selfservice_link_refused.html", {"message": str(exc)}, status=400)
         return render(request, "public/followup_confirmed.html", {"case": case, "owner": link.owner,
                                                                 "months": settings.SOR_FOLLOWUP_MONTHS})
     units = [(u, services.registered(u)) for u in _owner_units(link.owner)]
@@ -219,6 +224,9 @@ def followup_correct(request, token, sor_id):
                       _form_context(found, request.POST, _errors(exc), followup_token=token), status=400)
     except services.LinkRefused as exc:
         return _gone(request, exc)
+    except DomainError as exc:
+        return render(request, "public/selfservice_link_refused.html", {"message": str(exc)}, status=409)
     _grant(request, token)
     return render(request, "public/selfservice_done.html", {"unit": found, "result": services.Submitted(case=case),
-                                                            "followup_token": token, "grant_minutes": GRANT_MINUTES})
+                                                            "followup_token": token, "grant_minutes": GRANT_MINUTES,
+                                                            "added": link.used_at is not None})

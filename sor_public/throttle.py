@@ -1,41 +1,25 @@
-"""Rate limits on Django's cache (Redis), so a limit holds across every web process.
-
-A fixed window per client address: the first request of a window creates its counter
-(`cache.add`), each request increments it atomically (`cache.incr`, Redis INCR), and a request
-over the limit is answered 429 with Retry-After. Keys: `throttle:<scope>:<who>:<window number>`.
+"""Rate limits of the public pages per client address, on Redis (`registry.ratelimit`), so a
+limit holds across every web process; a request over the limit is answered 429 with Retry-After.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.shortcuts import render
+
+from registry.ratelimit import hit
 
 
 def client_address(request) -> str:
-    """The client's address: REMOTE_ADDR, or the first address of `SOR_CLIENT_IP_HEADER` when
-    the site runs behind a proxy that sets it."""
+    """The client's address: REMOTE_ADDR, or, behind a proxy, the *last* address of
+    `SOR_CLIENT_IP_HEADER` (e.g. HTTP_X_FORWARDED_FOR): the one the trusted proxy appended. The
+    addresses before it are whatever the client sent, so they are never used."""
     header = settings.SOR_CLIENT_IP_HEADER
     if header and request.META.get(header):
-        return request.META[header].split(",")[0].strip()
+        return request.META[header].split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "")
-
-
-def hit(scope: str, who: str, limit: int, window: int) -> tuple[bool, int]:
-    """Count one request; (allowed, seconds until the window ends)."""
-    now = int(time.time())
-    number = now // window
-    key = f"throttle:{scope}:{who}:{number}"
-    cache.add(key, 0, timeout=window + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window + 5)
-        count = 1
-    return count <= limit, window - now % window
 
 
 def too_many(request, retry_after: int, what: str = ""):

@@ -156,7 +156,13 @@ def send_message(message_id: int, model=CaseMessage) -> str:
             message.save(update_fields=["error"])
             raise
         message.status, message.error, message.sent_at = OutgoingStatus.SENT, "", timezone.now()
-        message.save(update_fields=["status", "error", "sent_at"])
+        fields = ["status", "error", "sent_at"]
+        if model is not CaseMessage:  # a system mail's live link is not kept once it has gone out
+            from registry.selfservice.services import redact_links
+
+            message.text = redact_links(message.text)
+            fields.append("text")
+        message.save(update_fields=fields)
     return message.status
 
 

@@ -405,6 +405,12 @@ def case_cancel_proposal(*, actor, case, change_set, note: str = "") -> ChangeSe
     return ChangeSet.objects.get(pk=cs.pk)
 
 
+def check_work_on_cases(actor, cs: ChangeSet) -> None:
+    """The actor may work every case that owns `cs` (a regional administrator: their region's)."""
+    for case in Case.objects.filter(change_sets=cs):
+        check_work(actor, case)
+
+
 def unconfirmed_cases_of(cs: ChangeSet) -> list[str]:
     """References of the cases owning `cs` whose requester is not yet identified."""
     return list(Case.objects.filter(change_sets=cs, identity="unconfirmed").values_list("reference", flat=True))

@@ -525,9 +525,12 @@ def changeset_submit(*, actor, changeset) -> ChangeSet:
             raise NotAllowed(_("Kun forfatteren kan indsende sættet."))
         if not cs.changes.exists():
             raise DomainError(_("Ændringssættet har ingen ændringer."))
+        if cs.author_id is None and not is_system(actor):
+            _check_may_propose(actor)  # a set nobody authored (a clinic's): whoever submits it proposes it
         if cs.provenance.get("case"):
-            from ..cases.services import unconfirmed_cases_of
+            from ..cases.services import check_work_on_cases, unconfirmed_cases_of
 
+            check_work_on_cases(actor, cs)
             unconfirmed = unconfirmed_cases_of(cs)
             if unconfirmed:
                 raise DomainError(_("Anmoderens identitet er ikke bekræftet på sagen %(refs)s: bekræft den på sagen "
@@ -613,6 +616,10 @@ def changeset_cancel(*, actor, changeset, note: str = "") -> ChangeSet:
         and not is_system(actor) and actor.has_perm("registry.add_changeset")
     if not is_system(actor) and cs.author_id != actor.pk and not is_sor_admin(actor) and not ownerless_draft:
         raise NotAllowed(_("Kun forfatteren eller en SOR-administrator kan annullere sættet."))
+    if ownerless_draft and cs.provenance.get("case"):
+        from ..cases.services import check_work_on_cases
+
+        check_work_on_cases(actor, cs)
     cs.status = S.CANCELLED
     cs.status_reason = note
     cs.save()

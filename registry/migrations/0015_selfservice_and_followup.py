@@ -184,6 +184,7 @@ class Migration(migrations.Migration):
                 ('rows', models.JSONField(blank=True, default=list, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name='foreslåede ændringer')),
                 ('requester_name', models.CharField(blank=True, max_length=200, verbose_name='anmoder')),
                 ('requester_phone', models.CharField(blank=True, max_length=40, verbose_name='anmoders telefon')),
+                ('requester_email', models.EmailField(blank=True, max_length=254, verbose_name='anmoders e-mail')),
                 ('message', models.TextField(blank=True, verbose_name='besked')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='oprettet')),
                 ('expires_at', models.DateTimeField(verbose_name='udløber')),

@@ -69,6 +69,7 @@ class SelfServiceLink(models.Model):
     rows = models.JSONField(_("foreslåede ændringer"), default=list, blank=True, encoder=DjangoJSONEncoder)
     requester_name = models.CharField(_("anmoder"), max_length=200, blank=True)
     requester_phone = models.CharField(_("anmoders telefon"), max_length=40, blank=True)
+    requester_email = models.EmailField(_("anmoders e-mail"), max_length=254, blank=True)
     message = models.TextField(_("besked"), blank=True)
     created_at = models.DateTimeField(_("oprettet"), auto_now_add=True)
     expires_at = models.DateTimeField(_("udløber"))

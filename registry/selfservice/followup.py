@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from registry.models import (
     Case,
     CaseSource,
+    CaseStatus,
     FollowUpReminder,
     LinkPurpose,
     SelfServiceLink,
@@ -100,6 +101,9 @@ def send_due(*, today: dt.date | None = None, actor=None, log=None) -> dict:
         if due > today:
             continue
         done = existing.get((responsible.owner_id, due), {})
+        if done and responsible.last_confirmed_at and responsible.last_confirmed_at > min(
+                r.created_at for r in done.values()):
+            continue  # confirmed after this round's reminder (early): nothing more for it
         if 1 not in done:
             number = 1
         elif 2 not in done and timezone.localdate(done[1].created_at) + second_after <= today:
@@ -154,6 +158,9 @@ def _record_confirmation(link: SelfServiceLink, case: Case) -> None:
         responsible.save(update_fields=["last_confirmed_at", "last_confirmed_case"])
     link.used_at, link.case = timezone.now(), case
     link.save(update_fields=["used_at", "case"])
+    # The round is done: its other reminder link (the first or the second mail) stops working.
+    SelfServiceLink.objects.filter(owner=link.owner, purpose=LinkPurpose.FOLLOW_UP, used_at__isnull=True,
+                                   expires_at__gt=timezone.now()).exclude(pk=link.pk).update(expires_at=timezone.now())
 
 
 @transaction.atomic
@@ -162,6 +169,7 @@ def followup_confirm(token: str, *, note: str = "") -> Case:
     confirmation (closed at once) and "sidst bekræftet" on the owner."""
     from registry.cases.services import case_close, case_create, event
 
+    services.refuse_control_characters({"note": note})
     link = services._open_link(token, LinkPurpose.FOLLOW_UP, lock=True)
     owner = link.owner
     units = list(Unit.objects.filter(owner=owner).filter(Q(to_date__isnull=True) | Q(to_date__gte=timezone.localdate()))
@@ -187,20 +195,19 @@ def followup_correct(token: str, req: services.Request, *, granted: bool = False
     with the proposal (identity proven by the link to the registered address), and the round
     counts as confirmed. With `granted` (the same browser, after it used the link) a further
     unit's correction is added to the same case."""
-    from registry.cases.services import case_propose, event
+    from registry.cases.services import event
 
     link = services._open_link(token, LinkPurpose.FOLLOW_UP, lock=True, allow_used=granted)
     if req.unit.owner_id != link.owner_id:
         raise services.LookupRefused(_("Enheden hører ikke under %(owner)s.") % {"owner": link.owner.name})
     reg, changed, rows = services._prepared(req)
-    if link.used_at is not None and link.case is not None:
+    if link.used_at is not None and link.case is not None and link.case.status != CaseStatus.CLOSED:
         case = link.case
         event(case, "comment", None, services._text(req, reg, changed, _("Endnu en rettelse fra samme opfølgning.")))
         if rows:
             if not case.units.filter(pk=reg.unit.pk).exists():
                 case.units.add(reg.unit)
-            case_propose(actor=None, case=case, rows=rows, submit=False, confirm=True, keep_new=True,
-                         name=_("%(ref)s: selvbetjening %(unit)s") % {"ref": case.reference, "unit": reg.unit.name})
+            services.add_proposal(case, reg.unit, rows)
         return case
     case = services._case(req, reg, changed, rows, identity="confirmed", sender_email=link.email,
                           how=_("Rettet fra den halvårlige opfølgning; identitet bekræftet med link sendt til %(e)s.")

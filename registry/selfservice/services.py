@@ -3,15 +3,17 @@ address registered in SOR with a one-time link; every request becomes a case who
 a change-set (ADR 0015). The public pages (`sor_public.selfservice`) and `manage.py sor_selfservice`
 call these.
 
-What a requester may see is what SOR publishes (the file): never the SOR-responsible person nor
-another address than the masked ones the link can go to. The link only ever goes to an address
-registered on the unit, its owner or the owner's SOR-responsible person; never to one typed in.
+What a requester may see is what SOR publishes (the file): never the SOR-responsible person (its
+address is offered masked). The link only ever goes to an address registered on the unit, its
+owner or the owner's SOR-responsible person; never to one typed in, and it stops working when
+that address is no longer registered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -42,6 +44,14 @@ LOCATION_CODES = ("system_supplier", "system_type", "network_operator", "region"
 class LookupRefused(DomainError):
     """No active unit has that number together with that CVR (said the same way whether the
     number exists or not)."""
+
+
+class TooManyLinks(DomainError):
+    """The unit's addresses got the most link mails allowed this hour."""
+
+    def __init__(self, message, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class LinkRefused(DomainError):
@@ -226,9 +236,11 @@ def link_addresses(unit: Unit) -> list[tuple[str, str]]:
     e-mail in SOR, its owner's, the owner's SOR-responsible person's. Deduplicated."""
     reg = registered(unit)
     out: list[tuple[str, str]] = []
-    unit_email = reg.by_name()["email"].current
-    if unit_email:
-        out.append((_("enhedens e-mail i SOR"), unit_email))
+    email_field = reg.by_name()["email"]
+    if email_field.current:
+        inherited = email_field.source is not None and email_field.source.pk != unit.pk
+        out.append((_("e-mail i SOR, registreret på %(name)s") % {"name": email_field.source.name} if inherited
+                    else _("enhedens e-mail i SOR"), email_field.current))
     owner_email = (unit_effective_values(reg.owner)["virtual"].value or {}).get("email", "") if reg.owner != unit else ""
     if owner_email:
         out.append((_("ejerens e-mail i SOR"), owner_email))
@@ -402,10 +414,26 @@ class Request:
     requester_email: str = ""
 
 
+def refuse_control_characters(values: dict) -> None:
+    """A NUL or other control character (tab and newline aside) in a form field is refused by
+    name; PostgreSQL cannot store NUL in text at all."""
+    bad = [name for name, value in values.items()
+           if isinstance(value, str) and any(ord(ch) < 32 and ch not in "\t\r\n" for ch in value)]
+    if bad:
+        raise ValidationFailed({name: [_("Feltet indeholder et kontroltegn; skriv det igen.")] for name in bad})
+
+
 def _prepared(req: Request):
+    refuse_control_characters({**{k: v for k, v in req.new.items()}, "message": req.message,
+                               "requester_name": req.requester_name, "requester_phone": req.requester_phone,
+                               "requester_email": req.requester_email})
     req.unit = Unit.objects.get(pk=req.unit.pk)  # as registered now, not as the caller last read it
     reg = registered(req.unit)
     errors = check_proposal(reg, req.new)
+    for name, limit in (("requester_name", 200), ("requester_phone", 40), ("requester_email", 254),
+                        ("message", 5000)):
+        if len(getattr(req, name) or "") > limit:
+            errors[name] = [_("Højst %(n)d tegn.") % {"n": limit}]
     if not (req.requester_name or "").strip():
         errors["requester_name"] = [_("Skriv dit navn.")]
     if req.requester_email and ids.check_email(req.requester_email)[0]:
@@ -444,7 +472,7 @@ def _text(req: Request, reg: Registered, changed: dict, how: str) -> str:
 
 def _case(req: Request, reg: Registered, changed: dict, rows: list[dict], *, identity: str, sender_email: str,
           how: str) -> Case:
-    from registry.cases.services import case_create, case_propose, event
+    from registry.cases.services import case_create, event
 
     case = case_create(
         actor=None, subject=_("Selvbetjening: %(unit)s") % {"unit": reg.unit.name}, source=CaseSource.SELF_SERVICE,
@@ -457,14 +485,26 @@ def _case(req: Request, reg: Registered, changed: dict, rows: list[dict], *, ide
                                                      "(registreret telefon %(p)s) før ændringen gennemføres.")
               % {"p": reg.by_name()["phone"].current or "-"})
     if rows:
-        from registry.cases.services import proposal_warnings
-
-        warnings = proposal_warnings(case, rows)
-        case_propose(actor=None, case=case, rows=rows, submit=False, confirm=True, keep_new=True,
-                     name=_("%(ref)s: selvbetjening %(unit)s") % {"ref": case.reference, "unit": reg.unit.name})
-        if warnings:
-            event(case, "comment", None, _("Advarsler ved forslaget: %(w)s") % {"w": " ".join(warnings)})
+        add_proposal(case, reg.unit, rows)
     return case
+
+
+def add_proposal(case: Case, unit: Unit, rows: list[dict]) -> None:
+    """The requester's rows as a draft set of the case. If the register changed since they were
+    written (a number closed meanwhile) and the engine refuses them, the case still holds the
+    request, and its timeline says why there is no set."""
+    from registry.cases.services import case_propose, event, proposal_warnings
+
+    warnings = proposal_warnings(case, rows)
+    try:
+        with transaction.atomic():
+            case_propose(actor=None, case=case, rows=rows, submit=False, confirm=True, keep_new=True,
+                         name=_("%(ref)s: selvbetjening %(unit)s") % {"ref": case.reference, "unit": unit.name})
+    except DomainError as exc:
+        event(case, "comment", None, _("Forslaget kunne ikke laves som ændringssæt: %(e)s") % {"e": exc})
+        return
+    if warnings:
+        event(case, "comment", None, _("Advarsler ved forslaget: %(w)s") % {"w": " ".join(warnings)})
 
 
 def _new_token() -> tuple[str, str]:
@@ -475,6 +515,15 @@ def _new_token() -> tuple[str, str]:
 def link_url(token: str, purpose: str) -> str:
     path = "bekraeft" if purpose == LinkPurpose.REQUEST else "opfoelgning"
     return f"{settings.SOR_PUBLIC_URL}/selvbetjening/{path}/{token}/"
+
+
+_LINK_RE = re.compile(r"(/selvbetjening/(?:bekraeft|opfoelgning)/)[A-Za-z0-9_-]+/")
+
+
+def redact_links(text: str) -> str:
+    """The mail's text without the tokens of its one-time links (kept after sending: only the
+    token's SHA-256 stays, on the link row)."""
+    return _LINK_RE.sub(r"\1…/", text)
 
 
 def queue_mail(*, to: str, subject: str, text: str, purpose: str) -> OutgoingMail:
@@ -491,7 +540,7 @@ def queue_mail(*, to: str, subject: str, text: str, purpose: str) -> OutgoingMai
 
 @dataclass
 class Submitted:
-    """The outcome of a request: a link was sent (`link`, `sent_to` masked) or a case was made."""
+    """The outcome of a request: a link was sent (`link`, `sent_to` as shown) or a case was made."""
 
     link: SelfServiceLink | None = None
     sent_to: str = ""
@@ -522,11 +571,16 @@ def request_submit(req: Request, *, address: int | None = None, address_wrong: b
     if address is None or not 0 <= address < len(addresses):
         raise ValidationFailed({"address": [_("Vælg den registrerede e-mail, linket skal sendes til.")]})
     label, email = addresses[address]
+    from registry.ratelimit import hit
+
+    allowed, retry_after = hit("selfservice-mail", str(reg.unit.pk), settings.SOR_SELFSERVICE_MAILS_PER_UNIT, 3600)
+    if not allowed:
+        raise TooManyLinks(_("Der er sendt det største antal links til enhedens adresser i denne time."), retry_after)
     token, digest = _new_token()
     link = SelfServiceLink.objects.create(
         token_sha256=digest, purpose=LinkPurpose.REQUEST, unit=reg.unit, owner=reg.owner, email=email,
         address_label=label, rows=rows, requester_name=req.requester_name.strip()[:200],
-        requester_phone=(req.requester_phone or "").strip()[:40],
+        requester_phone=(req.requester_phone or "").strip()[:40], requester_email=(req.requester_email or "").strip()[:254],
         message=_text(req, reg, changed, _("Engangslink sendt til %(e)s (%(l)s).") % {"e": email, "l": label}),
         expires_at=timezone.now() + dt.timedelta(minutes=settings.SOR_SELFSERVICE_LINK_MINUTES))
     minutes = settings.SOR_SELFSERVICE_LINK_MINUTES
@@ -536,8 +590,10 @@ def request_submit(req: Request, *, address: int | None = None, address_wrong: b
                       "Var det dig, så bekræft rettelsen her (linket virker én gang og udløber om %(m)d minutter):\n"
                       "%(url)s\n\nVar det ikke dig, så gør ingenting: intet bliver ændret.\n\nMed venlig hilsen\n"
                       "SOR-supporten\nSundhedsdatastyrelsen\n")
-               % {"who": req.requester_name.strip(), "unit": reg.unit.name, "id": reg.unit.pk,
-                  "changes": describe(reg, changed) or req.message.strip(),
+               % {"who": req.requester_name.strip()[:60], "unit": reg.unit.name, "id": reg.unit.pk,
+                  # Only the values, never the requester's free text: the mail comes from SOR.
+                  "changes": describe(reg, changed) or _("(en beskrivelse i fritekst, som du ser, når du følger "
+                                                         "linket)"),
                   "m": minutes, "url": link_url(token, LinkPurpose.REQUEST)})
     return Submitted(link=link, sent_to=shown(label, email), token=token)
 
@@ -555,6 +611,14 @@ def _open_link(token: str, purpose: str, *, lock: bool, allow_used: bool = False
     if link.expires_at <= timezone.now():
         raise LinkRefused(_("Linket er udløbet (%(when)s). Start forfra, så sender vi et nyt.")
                           % {"when": timezone.localtime(link.expires_at).strftime("%d-%m-%Y %H:%M")}, expired=True)
+    # The address must still be registered: a link to an address since replaced proves nothing.
+    if purpose == LinkPurpose.FOLLOW_UP:
+        current = SorResponsible.objects.filter(owner_id=link.owner_id).values_list("email", flat=True).first()
+        still = current is not None and current.lower() == link.email.lower()
+    else:
+        still = link.email.lower() in {a.lower() for _l, a in link_addresses(link.unit)}
+    if not still:
+        raise LinkRefused(_("Linket blev sendt til en adresse, der ikke længere er registreret i SOR. Start forfra."))
     return link
 
 
@@ -571,7 +635,8 @@ def request_confirm(token: str) -> Case:
 
     link = _open_link(token, LinkPurpose.REQUEST, lock=True)
     reg = registered(link.unit)
-    req = Request(unit=link.unit, new={}, requester_name=link.requester_name, requester_phone=link.requester_phone)
+    req = Request(unit=link.unit, new={}, requester_name=link.requester_name, requester_phone=link.requester_phone,
+                  requester_email=link.requester_email)
     case = _case(req, reg, {}, link.rows, identity="confirmed", sender_email=link.email, how="")
     case.text = link.message
     case.save(update_fields=["text", "updated_at"])
@@ -598,9 +663,10 @@ def _owner(owner) -> Unit:
     return unit
 
 
-def responsible_set(*, actor, owner, name: str = "", email: str = "", phone: str = "", reason: str = "",
-                    origin: str = "admin", provenance: dict | None = None) -> SorResponsible:
-    """Name (or change) the owner's SOR-responsible person. Blank values keep what is there."""
+def responsible_set(*, actor, owner, name: str | None = None, email: str | None = None, phone: str | None = None,
+                    reason: str = "", origin: str = "admin", provenance: dict | None = None) -> SorResponsible:
+    """Name (or change) the owner's SOR-responsible person. A value left out (None) keeps what is
+    there; an empty phone clears it; the e-mail is required."""
     from registry.audit import audit_context
     from registry.permissions import check_unit_change, is_system
 
@@ -614,9 +680,11 @@ def responsible_set(*, actor, owner, name: str = "", email: str = "", phone: str
     with audit_context(actor=actor, reason=reason or _("SOR-ansvarlig udpeget"), origin=origin,
                        provenance=provenance):
         current = SorResponsible.objects.select_for_update().filter(owner=owner).first()
-        values = {"name": (name or "").strip() or (current.name if current else ""),
-                  "email": (email or "").strip() or (current.email if current else ""),
-                  "phone": (phone or "").strip() if phone is not None and phone.strip() else (current.phone if current else "")}
+        def value(given, attr):
+            return given.strip() if given is not None else (getattr(current, attr) if current else "")
+
+        values = {"name": value(name, "name"), "email": value(email, "email"), "phone": value(phone, "phone")}
+        refuse_control_characters(values)
         errors = {}
         if not values["email"]:
             errors["email"] = [_("Skriv den SOR-ansvarliges e-mail.")]

@@ -131,7 +131,7 @@ class CaseAdmin(admin.ModelAdmin):
             msgs.append({"m": m, "safe_html": sanitise(m.html) if m.html else ""})
         context = self._context(
             request, title=f"{case.reference}: {case.subject}", case=case, may_work=services.may_work(request.user, case),
-            messages_list=msgs, units=list(case.units.all()),
+            messages_list=msgs, has_incoming=any(m["m"].direction == "in" for m in msgs), units=list(case.units.all()),
             change_sets=[(cs, list(cs.changes.all()), self._effective_rows(cs)) for cs in case.change_sets.all()],
             events=[(e, services.EVENT_LABELS.get(e.code.removeprefix(services.EVENT), e.code))
                     for e in case.events.select_related("actor")],

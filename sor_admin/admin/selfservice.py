@@ -85,10 +85,12 @@ class SorResponsibleAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        reminders = (FollowUpReminder.objects.filter(owner=OuterRef("owner"), due_on=OuterRef("due"))
-                     .values("owner").annotate(n=Count("pk")).values("n"))
+        round_reminders = FollowUpReminder.objects.filter(owner=OuterRef("owner"), due_on=OuterRef("due"))
+        reminders = round_reminders.values("owner").annotate(n=Count("pk")).values("n")
+        failed = round_reminders.filter(mail__status="failed").values("owner").annotate(n=Count("pk")).values("n")
         return super().get_queryset(request).annotate(
-            due=_due_sql(), reminder_count=Subquery(reminders, output_field=IntegerField()))
+            due=_due_sql(), reminder_count=Subquery(reminders, output_field=IntegerField()),
+            reminder_failed=Subquery(failed, output_field=IntegerField()))
 
     def get_fields(self, request, obj=None):
         return ("name", "email", "phone") if obj else ("owner_sor_id", "name", "email", "phone")
@@ -132,7 +134,10 @@ class SorResponsibleAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("påmindelser i runden"))
     def reminders(self, obj):
-        return getattr(obj, "reminder_count", None) or 0
+        sent, failed = getattr(obj, "reminder_count", None) or 0, getattr(obj, "reminder_failed", None) or 0
+        if failed:  # the mail server refused it: the person has not been reminded; call them
+            return format_html("{} <strong>({})</strong>", sent, _("%(n)d ikke afleveret") % {"n": failed})
+        return sent
 
     def has_delete_permission(self, request, obj=None):
         return False

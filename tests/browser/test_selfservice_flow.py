@@ -47,7 +47,7 @@ def test_clinic_proposes_phone_and_location_number_and_support_desk_sees_both(
     page.get_by_label("Lokationsnummer", exact=True).fill(new_number)
     page.get_by_label("Dit navn").fill("Hanne Hansen")
     page.get_by_label("Din e-mail (til spørgsmål; linket sendes ikke hertil)").fill("hanne@privat.example")
-    expect(page.get_by_label(re.compile(r"klinik@aaen\.example\.dk \(enhedens e-mail i SOR\)"))).to_be_checked()
+    expect(page.get_by_label(re.compile(r"klinik@aaen\.example\.dk \(e-mail i SOR, registreret på Lægerne Åen\)"))).to_be_checked()
     page.screenshot(path=f"{SCREENSHOT_DIR}/selfservice_unit.png", full_page=True)
     page.get_by_role("button", name="Send anmodningen").click()
     expect(page.locator("h1")).to_have_text("Tjek din e-mail")

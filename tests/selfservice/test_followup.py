@@ -165,4 +165,18 @@ def test_the_browser_that_used_the_followup_link_corrects_more_units_into_the_sa
     assert case.change_sets.count() == 2 and case.units.filter(pk=tree["si"].pk).exists()
     page = client.get(path).content.decode()
     assert case.reference in page and "Oplysningerne er korrekte – bekræft" not in page
-    assert Client().get(path).status_code == 410  # another browser: the link was used
+    other = Client()  # another browser: the link was used
+    assert other.get(path).status_code == 410
+    assert other.post(f"{path}ret/{tree['oe'].pk}/", {"new_phone": "70 80 90 11", "requester_name": "B"}).status_code == 410
+    assert Case.objects.get().change_sets.count() == 2
+
+
+def test_a_followup_link_to_a_replaced_address_stops_working(client, make_tree, settings, smtp_server, committed):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    owner = make_tree(name="Klinik Skifter", cvr=CVR)["ie"]
+    _named(owner, "gammel@example.dk")
+    committed(followup.send_due)
+    path = link_in(message_from_bytes(smtp_server.sink.messages[0]).get_payload(decode=True).decode(), "opfoelgning")
+    services.responsible_set(actor=None, owner=owner, email="ny@example.dk", origin="command")
+    assert client.post(path).status_code == 410
+    assert SorResponsible.objects.get(owner=owner).last_confirmed_at is None

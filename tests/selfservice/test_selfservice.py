@@ -74,7 +74,8 @@ def test_link_goes_only_to_the_registered_address_never_to_the_one_typed(client,
     url = _open_unit(client, clinic)
     page = client.get(url).content.decode()
     # The published address is shown; the SOR-responsible person (not published) only masked.
-    assert "klinik@example.dk (enhedens e-mail i SOR)" in page and "h•••@example.dk (ejerens SOR-ansvarlige)" in page
+    assert "klinik@example.dk (e-mail i SOR, registreret på Lægerne Torvet)" in page
+    assert "h•••@example.dk (ejerens SOR-ansvarlige)" in page
     assert "hanne.a@example.dk" not in page and "Hanne Ansvarlig" not in page
     response = committed(client.post, url, {"new_phone": "70 20 30 40", "requester_name": "Hanne", "address": "0",
                                             "requester_email": "hanne@privat.example"})
@@ -171,6 +172,25 @@ def test_a_plugged_in_login_vouching_for_the_cvr_makes_the_case_at_once(client, 
     assert Case.objects.count() == 1 and SelfServiceLink.objects.count() == 1
 
 
+def test_the_per_unit_mail_limit_holds_with_a_login_for_another_cvr_too(client, clinic, settings):
+    settings.SOR_SELFSERVICE_MAILS_PER_UNIT = 2
+    settings.SOR_SELFSERVICE_LOGIN = "tests.selfservice.test_selfservice.fake_mitid_login"
+    statuses = [client.post(_open_unit(client, clinic), {"new_phone": f"70 20 30 4{n}", "requester_name": "Hanne",
+                                                         "address": "0"}, HTTP_X_TEST_VERIFIED_CVR=OTHER_CVR).status_code
+                for n in range(3)]
+    assert statuses == [200, 200, 429]
+    assert OutgoingMail.objects.filter(purpose="selfservice_link").count() == 2
+
+
+def test_invalid_requests_do_not_use_up_the_clinics_link_mails(client, clinic, settings):
+    settings.SOR_SELFSERVICE_MAILS_PER_UNIT = 1
+    for _ in range(3):
+        assert client.post(_open_unit(client, clinic), {"new_phone": "7", "requester_name": "X",
+                                                        "address": "0"}).status_code == 400
+    assert client.post(_open_unit(client, clinic), {"new_phone": "70 20 30 40", "requester_name": "Hanne",
+                                                    "address": "0"}).status_code == 200
+
+
 def test_the_per_unit_mail_limit_stops_flooding_the_clinics_mailbox(client, clinic, settings):
     settings.SOR_SELFSERVICE_MAILS_PER_UNIT = 2
     statuses = [client.post(_open_unit(client, clinic), {"new_phone": f"70 20 30 4{n}", "requester_name": "Hanne",
@@ -179,10 +199,42 @@ def test_the_per_unit_mail_limit_stops_flooding_the_clinics_mailbox(client, clin
     assert OutgoingMail.objects.filter(purpose="selfservice_link").count() == 2
 
 
-def test_a_cvr_written_with_spaces_or_dk_is_read_as_the_cvr(client, clinic):
+def test_a_cvr_written_with_spaces_or_dk_is_read_as_the_cvr_through_to_the_unit_page(client, clinic):
     for typed in ("2237 0170", "DK22370170", "22 37 01 70"):
-        assert _find(client, clinic["oe"].provider_number, typed).status_code == 302, typed
+        found = _find(client, clinic["oe"].provider_number, typed)
+        assert found.status_code == 302, typed
+        page = client.get(found["Location"])
+        assert page.status_code == 200 and clinic["oe"].name in page.content.decode(), typed
     assert _find(client, clinic["oe"].provider_number, "+45 22370170").status_code == 400
+
+
+def test_a_nul_byte_or_an_odd_address_index_is_refused_by_name_not_a_server_error(client, clinic):
+    url = _open_unit(client, clinic)
+    response = client.post(url, {"new_phone": "70 20 30 40", "requester_name": "Han\x00ne", "address": "0"})
+    assert response.status_code == 400 and "kontroltegn" in response.content.decode()
+    for odd in ("²", "9" * 5000):
+        response = client.post(url, {"new_phone": "70 20 30 40", "requester_name": "Hanne", "address": odd})
+        assert response.status_code == 400 and "Vælg den registrerede e-mail" in response.content.decode()
+
+
+def test_a_link_stops_working_when_its_address_is_no_longer_registered(client, clinic):
+    from registry.services.units import unit_update
+
+    submitted = services.request_submit(services.Request(unit=clinic["oe"], new={"phone": "70 20 30 40"},
+                                                         requester_name="Hanne"), address=0)
+    unit_update(actor=None, reason="ny e-mail", origin="command", unit=clinic["ie"], changes={"email": "ny@example.dk"})
+    response = client.post(f"/selvbetjening/bekraeft/{submitted.token}/")
+    assert response.status_code == 410 and "ikke længere er registreret" in response.content.decode()
+    assert not Case.objects.exists()
+
+
+def test_the_sent_mail_keeps_no_live_token(clinic, smtp_server, committed):
+    submitted = committed(services.request_submit, services.Request(unit=clinic["oe"], new={"phone": "70 20 30 40"},
+                                                                    requester_name="Hanne"), address=0)
+    mail = OutgoingMail.objects.get()
+    assert mail.status == "sent" and submitted.token not in mail.text and "/selvbetjening/bekraeft/…/" in mail.text
+    sent = message_from_bytes(smtp_server.sink.messages[0]).get_payload(decode=True).decode()
+    assert submitted.token in sent  # the recipient got it
 
 
 def test_support_desk_submits_the_clinics_draft_and_the_new_number_keeps_its_edi_message_types(
@@ -209,9 +261,24 @@ def test_support_desk_submits_the_clinics_draft_and_the_new_number_keeps_its_edi
     assert cs.status == "submitted"  # a location number: high risk, a SOR-administrator approves
     from registry.errors import NotAllowed
 
-    with pytest.raises(NotAllowed):
+    with pytest.raises(NotAllowed, match="Kun en SOR-administrator"):
         engine.changeset_approve(actor=support, changeset=cs)
     engine.changeset_approve(actor=sor_admin, changeset=cs)
     new = LocationNumber.objects.get(gln=gln(8201))
     assert sorted(new.message_types.values_list("code", flat=True)) == sorted(t.code for t in types)
     assert LocationNumber.objects.get(gln=gln(8200)).to_date == timezone.localdate() - dt.timedelta(days=1)
+
+
+def test_a_regional_administrator_cannot_submit_or_cancel_a_clinic_draft_of_another_region(make_tree, regional, support):
+    from registry.errors import NotAllowed
+
+    tree = make_tree(name="Klinik Syd", region_code="1083", cvr=CVR, email="klinik@example.dk")
+    case = services.request_confirm(services.request_submit(services.Request(
+        unit=tree["oe"], new={"phone": "70 20 30 40"}, requester_name="Hanne"), address=0).token)
+    cs = case.change_sets.get()
+    for act in (engine.changeset_submit, engine.changeset_cancel):
+        with pytest.raises(NotAllowed):
+            act(actor=regional, changeset=cs)
+    assert ChangeSet.objects.get(pk=cs.pk).status == "draft"
+    engine.changeset_submit(actor=support, changeset=cs)  # the support desk works every region
+    assert ChangeSet.objects.get(pk=cs.pk).status == "applied"

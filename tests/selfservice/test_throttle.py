@@ -56,3 +56,11 @@ def test_lookups_are_limited_and_page_views_get_ten_times_the_budget(client, set
     page = responses[-1].content.decode()
     assert "For mange forespørgsler" in page and "Prøv igen om" in page
     assert int(responses[-1]["Retry-After"]) <= settings.SOR_SELFSERVICE_RATE_WINDOW
+
+
+def test_behind_a_proxy_the_address_the_proxy_appended_counts_not_one_the_client_wrote(client, settings):
+    settings.SOR_SELFSERVICE_RATE = 2
+    settings.SOR_CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    statuses = [client.post("/selvbetjening/", {"identifier": "019062", "cvr": "12345674"},
+                            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}, 198.51.100.9").status_code for n in range(3)]
+    assert statuses == [400, 400, 429]  # a new forged first address each time does not reset the count

@@ -34,9 +34,9 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="verb", required=True)
         resp = sub.add_parser("responsible", help="Udpeg eller ret en ejers SOR-ansvarlige")
         resp.add_argument("owner", help="Institutionsejerens SOR-ID")
-        resp.add_argument("--email", default="")
-        resp.add_argument("--name", default="")
-        resp.add_argument("--phone", default="")
+        resp.add_argument("--email")
+        resp.add_argument("--name")
+        resp.add_argument("--phone", help="Tom værdi ('') fjerner telefonnummeret")
         resp.add_argument("--json", action="store_true")
         add_user_argument(resp)
         send = sub.add_parser("send", help="Send de påmindelser, der er forfaldne (som den daglige opgave)")
@@ -50,7 +50,7 @@ class Command(BaseCommand):
     def handle(self, *args, verb, json=False, **options):
         run_verb(self, verb, json, options)
 
-    def do_responsible(self, *, json, owner, email="", name="", phone="", user=None, **_):
+    def do_responsible(self, *, json, owner, email=None, name=None, phone=None, user=None, **_):
         actor = resolve_user(user)
         r = services.responsible_set(actor=actor, owner=owner, name=name, email=email, phone=phone, origin="command")
         if json:

@@ -11,7 +11,7 @@ provider_number, location_number, responsible_name, responsible_email, responsib
 `request` sends the one-time link to registered address N (0 = the first `lookup` lists), or
 with --address-wrong makes the case "identitet ikke bekræftet". The link's token is never
 printed: it is only in the mail. JSON: lookup a list of {"sor_id", "name", "level", "addresses":
-[{"n", "label", "masked"}]}; request {"sent_to", "link", "expires_at"} or {"case", "identity"};
+[{"n", "label", "shown"}]} (the SOR-responsible person's address masked); request {"sent_to", "link", "expires_at"} or {"case", "identity"};
 confirm {"case", "change_sets": [ids]}. Exit 0 done; 1 refused (`{"error": …}` with --json);
 2 wrong usage."""
 
