@@ -158,8 +158,9 @@ def confirm(request, token):
 
 def _owner_units(owner):
     today = timezone.localdate()
-    return list(Unit.objects.filter(owner=owner).filter(Q(to_date__isnull=True) | Q(to_date__gte=today))
-                .order_by("level", "sor_id")[:200])
+    units = list(Unit.objects.filter(owner=owner).filter(Q(to_date__isnull=True) | Q(to_date__gte=today))
+                 .order_by("sor_id")[:200])
+    return sorted(units, key=lambda u: (len(u.ancestors), u.sor_id))  # the owner first, then down the tree
 
 
 GRANT_KEY = "sor_followup_grant"
