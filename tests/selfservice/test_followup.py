@@ -180,3 +180,31 @@ def test_a_followup_link_to_a_replaced_address_stops_working(client, make_tree, 
     services.responsible_set(actor=None, owner=owner, email="ny@example.dk", origin="command")
     assert client.post(path).status_code == 410
     assert SorResponsible.objects.get(owner=owner).last_confirmed_at is None
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_reminder_runs_at_once_send_one_reminder(make_tree, settings, smtp_server):
+    import threading
+
+    from django.db import connection
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    owner = make_tree(name="Klinik Samtidig")["ie"]
+    _named(owner, "samtidig@example.dk")
+    barrier, results = threading.Barrier(2), []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(followup.send_due())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["first"] for r in results) == [0, 1]
+    assert FollowUpReminder.objects.filter(owner=owner).count() == 1
+    assert _recipients(smtp_server.sink) == ["samtidig@example.dk"]
