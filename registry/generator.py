@@ -281,6 +281,8 @@ class Summary:
     pending_closure: int = 0
     planted_duplicates: int = 0
     legacy_99: int = 0
+    # The planted ydernumre themselves ("dup": a number another owner has; "legacy": "99" + one).
+    planted_numbers: dict = field(default_factory=dict)
     elapsed: float = 0.0
     operation: object = None  # the OperationState (its pk once something was written)
 
@@ -404,6 +406,7 @@ class RegisterGenerator:
         self.plant_at = {step * (i + 1): ("dup" if i < self.n_duplicates else "legacy")
                          for i in range(self.n_duplicates + self.n_legacy)}
         self.planted = Counter()
+        self.planted_numbers: dict[str, list[str]] = {}
         self.mun_weights = [len(self.codes.post_codes[m[0]]) for m in self.codes.municipalities]
 
     # --- small value makers ------------------------------------------------------------------
@@ -441,7 +444,9 @@ class RegisterGenerator:
         if earlier:
             value = self.rng.choice(earlier)
             self.planted[plan] += 1
-            return ("99" + value, plan) if plan == "legacy" else (value, plan)
+            number = "99" + value if plan == "legacy" else value
+            self.planted_numbers.setdefault(plan, []).append(number)
+            return number, plan
         while True:
             value = f"{self.rng.randrange(1_000, 999_999):06d}"
             if value not in self.used_provider:
@@ -1137,5 +1142,6 @@ def generate(*, owners: int, seed: int, progress: bool | None = None, today: dt.
             bar.close()
         summary.planted_duplicates = gen.planted["dup"]
         summary.legacy_99 = gen.planted["legacy"]
+        summary.planted_numbers = gen.planted_numbers
     summary.elapsed = time.perf_counter() - started
     return summary

@@ -64,6 +64,16 @@ def followup_reminders() -> dict:
     return send_due()
 
 
+@shared_task(name="registry.duplicates_run")
+def duplicates_run(trigger: str = "nightly") -> dict:
+    """The duplicate run (`registry.quality.duplicates`): its own scheduled task, never a step of
+    the nightly publication chain."""
+    from .quality.duplicates import run
+
+    record = run(trigger=trigger)
+    return {"run": record.pk, "counts": record.counts}
+
+
 @shared_task(name="registry.poll_sorpost")
 def poll_sorpost() -> dict:
     """Fetch new mail from the SORpost mailbox (IMAP settings) into cases."""

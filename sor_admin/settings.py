@@ -152,6 +152,8 @@ SOR_SELFSERVICE_LOGIN = env_str("SOR_SELFSERVICE_LOGIN", "")
 SOR_FOLLOWUP_MONTHS = env_int("SOR_FOLLOWUP_MONTHS", 6)
 SOR_FOLLOWUP_SECOND_AFTER_DAYS = env_int("SOR_FOLLOWUP_SECOND_AFTER_DAYS", 14)
 SOR_FOLLOWUP_LINK_DAYS = env_int("SOR_FOLLOWUP_LINK_DAYS", 30)
+# Duplicate detection: the trigram similarity of normalised names at one address that makes a candidate.
+SOR_DUPLICATE_NAME_SIMILARITY = env_float("SOR_DUPLICATE_NAME_SIMILARITY", 0.6)
 for _name, _value in (("SOR_IMAP_TLS", SOR_IMAP_TLS), ("SOR_SMTP_TLS", SOR_SMTP_TLS)):
     if _value not in ("none", "starttls", "ssl"):
         raise ValueError(f"{_name} must be none, starttls or ssl, not {_value!r}")

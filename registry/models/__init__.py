@@ -29,6 +29,7 @@ from .codes import (
 from .imports import ImportJob
 from .location import LocationNumber, LocationNumberMessageType
 from .operations import ChangeEvent, EventEntity, EventKind, Operation, OperationKind
+from .quality import DuplicateGroup, DuplicateRun, GroupStatus, RunStatus
 from .selfservice import FollowUpReminder, LinkPurpose, OutgoingMail, SelfServiceLink, SorResponsible
 from .staff import StaffProfile
 from .units import ADDRESS_FIELDS, ADDRESS_KINDS, Level, LocationMode, Unit
@@ -74,6 +75,10 @@ __all__ = [
     "Risk",
     "SpecialityType",
     "StaffProfile",
+    "DuplicateGroup",
+    "DuplicateRun",
+    "GroupStatus",
+    "RunStatus",
     "FollowUpReminder",
     "LinkPurpose",
     "OutgoingMail",
