@@ -68,6 +68,11 @@ def _event(cs: ChangeSet, code: str, actor, note: str = "", **data) -> None:
         from registry.cases.services import changeset_event
 
         changeset_event(cs, code, actor, note)
+    if cs.provenance.get("duplicate_group") and code in ("applied", "revert_applied"):
+        # A merge of a duplicate group: merged when applied, open again when reverted.
+        from registry.quality.duplicates import merge_event
+
+        merge_event(cs, code)
 
 
 def _locked(changeset) -> ChangeSet:

@@ -524,7 +524,11 @@ class CloseChange(ChangeType):
                              "unit": unit, "with": _(" med alle underenheder") if subtree else ""})]
 
     def apply(self, change, ctx):
-        to_date = _date(change.value, "close") if change.value else ctx.effective - dt.timedelta(days=1)
+        if change.value:
+            to_date = _date(change.value, "close")
+        else:  # the day before the set's date, or its date when an earlier change of the set began a version then
+            from_date = Unit.objects.filter(pk=change.unit_id).values_list("from_date", flat=True).first()
+            to_date = max(ctx.effective - dt.timedelta(days=1), from_date or ctx.effective)
         unit_services.unit_close(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, unit=change.unit_id,
                                  to_date=to_date, include_descendants=change.target == "subtree")
 
@@ -802,3 +806,135 @@ class SorResponsibleChange(ChangeType):
         old = SorResponsible.objects.filter(owner_id=change.unit_id).values_list(change.field, flat=True).first()
         return [{"change": "set_sor_responsible", "sor_id": str(change.unit_id), "field": change.field,
                  "value": old, "target": ""}] if old else []
+
+
+@register
+class ReplacementLinkChange(ChangeType):
+    """`sor_id` is replaced by `target`: the duplicate's ReplacedBy names the survivor and the
+    survivor's Replaces names the duplicate (both directions, as SDS's files link them)."""
+
+    kind = "replacement_link"
+    label = _l("erstattet af")
+
+    def touched(self, change):
+        return [change.unit_id, int(change.target)]
+
+    def expand(self, row):
+        old, new = _unit(row["sor_id"]), _unit(row["target"], _("Erstattes af: "))
+        if old.pk == new.pk:
+            raise ChangeInputError(_("replacement_link: en enhed kan ikke erstatte sig selv."))
+        return [Concrete("replacement_link", old.sor_id, target=str(new.sor_id), base_version=old.version,
+                         description=_("%(old)s erstattes af %(new)s (ReplacedBy/Replaces)") % {"old": old, "new": new})]
+
+    def apply(self, change, ctx):
+        old, new = Unit.objects.get(pk=change.unit_id), Unit.objects.get(pk=int(change.target))
+        # The survivor's version starts on the set's date; the replaced unit (closed next) keeps its FromDate.
+        unit_services.unit_update_many(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin,
+                                       updates={new.pk: {"replaces": sorted({*(new.replaces or []), old.pk})}},
+                                       from_date=ctx.effective)
+        unit_services.unit_update_many(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin,
+                                       updates={old.pk: {"replaced_by": sorted({*(old.replaced_by or []), new.pk})}})
+
+    def inverse(self, change, unit=None):
+        return [{"change": "replacement_unlink", "sor_id": str(change.unit_id), "target": change.target, "field": "",
+                 "value": ""}]
+
+
+@register
+class ReplacementUnlinkChange(ReplacementLinkChange):
+    kind = "replacement_unlink"
+    label = _l("fjern erstattet af")
+
+    def expand(self, row):
+        old, new = _unit(row["sor_id"]), _unit(row["target"], _("Erstattes af: "))
+        return [Concrete("replacement_unlink", old.sor_id, target=str(new.sor_id), base_version=old.version,
+                         description=_("%(old)s erstattes ikke længere af %(new)s") % {"old": old, "new": new})]
+
+    def apply(self, change, ctx):
+        old, new = Unit.objects.get(pk=change.unit_id), Unit.objects.get(pk=int(change.target))
+        left = [pk for pk in (old.replaced_by or []) if pk != new.pk]
+        right = [pk for pk in (new.replaces or []) if pk != old.pk]
+        unit_services.unit_update_many(actor=ctx.actor, reason=ctx.reason, origin=ctx.origin, updates={
+            old.pk: {"replaced_by": left or None}, new.pk: {"replaces": right or None}})
+
+    def inverse(self, change, unit=None):
+        return [{"change": "replacement_link", "sor_id": str(change.unit_id), "target": change.target, "field": "",
+                 "value": ""}]
+
+
+MERGE_FIELDS = ("name", "phone", "email", "website", "fax", "cvr", "p_number", "provider_number", "shak",
+                "entity_type", "owner_type")
+
+
+@register
+class MergeChange(ChangeType):
+    """Merge the duplicate `sor_id` into the survivor `target` (issue 16). `field`: the fields whose
+    value the survivor takes from the duplicate (comma separated, e.g. `phone,email`); `value`:
+    `move` (default) or `close` for the duplicate's active location numbers. Expands into the
+    changes that do it, each its own reviewable, revertible change: the survivor's chosen values,
+    the duplicate's children moved under the survivor, its location numbers moved or closed, the
+    ReplacedBy/Replaces link (SI and OE: the file has none on owners), and the duplicate closed
+    the day before the set's date. A
+    "99"-prefixed ydernummer that only hid the duplicate goes with the closed unit; a survivor
+    that carried one gets the plain number."""
+
+    kind = "merge"
+    label = _l("læg dubletter sammen")
+
+    def expand(self, row):
+        dup, survivor = _unit(row["sor_id"], _("Dublet: ")), _unit(row["target"], _("Bevares: "))
+        if dup.pk == survivor.pk:
+            raise ChangeInputError(_("merge: dubletten og den, der bevares, er den samme enhed."))
+        if dup.level != survivor.level:
+            raise ChangeInputError(_("merge: %(dup)s og %(survivor)s er ikke på samme niveau (%(a)s, %(b)s).")
+                                   % {"dup": dup, "survivor": survivor, "a": dup.level, "b": survivor.level})
+        if survivor.pk in (dup.ancestors or []) or dup.pk in (survivor.ancestors or []):
+            raise ChangeInputError(_("merge: den ene enhed ligger under den anden."))
+        if dup.to_date is not None and dup.to_date < unit_services.today():
+            raise ChangeInputError(_("merge: %(dup)s er allerede lukket.") % {"dup": dup})
+        fields = [f.strip() for f in row["field"].split(",") if f.strip()]
+        unknown = [f for f in fields if f not in MERGE_FIELDS]
+        if unknown:
+            raise ChangeInputError(_("merge: ukendte felter %(f)s (kendte: %(known)s).")
+                                   % {"f": ", ".join(unknown), "known": ", ".join(MERGE_FIELDS)})
+        numbers = (row["value"] or "move").strip()
+        if numbers not in ("move", "close"):
+            raise ChangeInputError(_("merge: value er move eller close (lokationsnumrene), ikke %(v)r.") % {"v": numbers})
+        group = _("sammenlægning: %(dup)s → %(survivor)s") % {"dup": dup.sor_id, "survivor": survivor.sor_id}
+        out: list[Concrete] = []
+
+        def sub(kind, **values):
+            found = TYPES[kind].expand({"change": kind, "sor_id": "", "target": "", "field": "", "value": "", **values})
+            for c in found:
+                c.group = group
+            out.extend(found)
+
+        plain_from_dup = ""
+        if re.fullmatch(r"99[0-9]{6}", survivor.provider_number or "") and dup.provider_number == survivor.provider_number[2:]:
+            plain_from_dup = dup.provider_number  # the survivor hid the duplicate: it gets the plain number
+        if plain_from_dup and "provider_number" not in fields:
+            fields.append("provider_number")
+        for name in fields:
+            value = getattr(dup, name)
+            value = getattr(value, "code", value)
+            current = getattr(survivor, name)
+            if (getattr(current, "code", current) or "") == (value or "") and name != "provider_number":
+                continue  # the survivor has it already
+            if name == "provider_number" and re.fullmatch(r"99[0-9]{6}", str(value or "")):
+                continue  # a 99-number only hid the duplicate: never carried over
+            if name in ("phone", "email", "website", "fax") and not survivor.virtual_present:
+                sub("set", sor_id=str(survivor.pk), field="virtual_present", value="ja")
+            sub("set", sor_id=str(survivor.pk), field=name, value="" if value is None else str(value))
+        for child in Unit.objects.filter(parent=dup).filter(Q(to_date__isnull=True) | Q(to_date__gte=unit_services.today())
+                                                            ).order_by("sor_id"):
+            sub("move", sor_id=str(child.pk), target=str(survivor.pk))
+        active = dup.location_numbers.filter(Q(to_date__isnull=True) | Q(to_date__gte=unit_services.today())).order_by("gln")
+        for ln in active:
+            if numbers == "move":
+                sub("move_location_number", sor_id=str(dup.pk), target=str(survivor.pk), field=ln.gln, value="none")
+            else:
+                sub("close_location_number", sor_id=str(dup.pk), field=ln.gln)
+        if dup.level != Level.OWNER:  # SOR's file links successors on SI and OE only
+            sub("replacement_link", sor_id=str(dup.pk), target=str(survivor.pk))
+        sub("close", sor_id=str(dup.pk))
+        return out

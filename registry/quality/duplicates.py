@@ -271,6 +271,52 @@ def _upsert(record: DuplicateRun, candidates: list[Candidate]) -> None:
                                                                                          last_run=record)
 
 
+def merge_draft(*, actor, group, survivor, fields=(), numbers: str = "move", effective_date=None):
+    """The merge of a group as a change-set draft (one `merge` row per other unit of the group,
+    into `survivor`): previewed, approved by a second SOR-administrator and applied like any set;
+    the group is "merged" when it is applied."""
+    from registry.changesets import engine
+
+    group = DuplicateGroup.objects.filter(pk=getattr(group, "pk", group)).first() \
+        if str(getattr(group, "pk", group)).isdigit() else None
+    if group is None:
+        raise DomainError(_("Gruppen findes ikke."))
+    if group.status != GroupStatus.OPEN:
+        raise DomainError(_("Gruppen er %(s)s, ikke åben.") % {"s": group.get_status_display()})
+    text = str(getattr(survivor, "pk", survivor)).strip()
+    survivor = int(text) if text.isdigit() else None
+    units = {u.pk: u for u in Unit.objects.filter(pk__in=group.unit_ids)}
+    # The survivor is a unit of the group or one of their owners/parents: two owners sharing a
+    # ydernummer are merged as owners (their units follow), not only the two units.
+    chains = {pk: [*(u.ancestors or []), pk] for pk, u in units.items()}
+    if survivor is None or not any(survivor in chain for chain in chains.values()):
+        raise ValidationFailed({"survivor": [_("SOR-ID %(id)s er hverken en enhed i gruppen (%(ids)s) eller en af "
+                                               "deres overordnede.") % {"id": text, "ids": ", ".join(map(str, group.unit_ids))}]})
+    if survivor in units:  # the other units of the group at its level
+        others = sorted(pk for pk, u in units.items() if pk != survivor and u.level == units[survivor].level
+                        and survivor not in chains[pk])
+    else:  # an owner (or parent) of one: the others' ancestors at the same depth
+        depth = next(chain.index(survivor) for chain in chains.values() if survivor in chain)
+        others = sorted({chain[depth] for chain in chains.values() if len(chain) > depth and survivor not in chain})
+    rows = [{"change": "merge", "sor_id": str(pk), "target": str(survivor), "field": ",".join(fields),
+             "value": numbers} for pk in others]
+    if not rows:
+        raise ValidationFailed({"survivor": [_("Ingen anden enhed i gruppen er på samme niveau som %(id)s.")
+                                             % {"id": survivor}]})
+    return engine.changeset_create(
+        actor=actor, name=(_("Sammenlægning af dubletter: %(ids)s → %(survivor)s") % {
+            "ids": ", ".join(r["sor_id"] for r in rows), "survivor": survivor})[:200],
+        reason=(_("Dubletgruppe %(id)s (%(rule)s): %(reason)s") % {"id": group.pk, "rule": group.rule,
+                                                                  "reason": group.reason})[:2000],
+        effective_date=effective_date, rows=rows, provenance={"duplicate_group": group.pk})
+
+
+def merge_event(cs, code: str) -> None:
+    """Called by the engine when a merge set is applied (or its revert is)."""
+    status = GroupStatus.MERGED if code == "applied" and not cs.reverts_id else GroupStatus.OPEN
+    DuplicateGroup.objects.filter(pk=cs.provenance["duplicate_group"]).update(status=status)
+
+
 def open_groups():
     return DuplicateGroup.objects.filter(status=GroupStatus.OPEN)
 

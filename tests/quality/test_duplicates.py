@@ -136,3 +136,92 @@ def test_a_failing_run_is_recorded_and_the_command_exits_1(planted, monkeypatch)
         call_command("sor_duplicates", "run", stdout=io.StringIO())
     assert failed.value.returncode == 1
     assert DuplicateRun.objects.get().status == "failed" and "regel fejlede" in DuplicateRun.objects.get().error
+
+
+def test_merging_two_owners_sharing_a_ydernummer_reparents_moves_numbers_links_and_is_one_operation(
+        make_tree, sor_admin, personas):
+    from registry.changesets import engine
+    from registry.models import ChangeEvent, LocationNumber, Unit
+    from registry.selectors import unit_effective_values
+
+    a = make_tree(name="Lægerne Nord")
+    b = make_tree(name="Klinik Sydhavn")
+    unit_update(unit=b["oe"], changes={"provider_number": a["oe"].provider_number}, override_warnings=True, **CMD)
+    number = gln(9300)
+    location_number_assign(unit=b["si"], gln=number, from_date=dt.date(2020, 1, 1), **location_codes(), **CMD)
+    duplicates.run()
+    (group,) = _open("same_provider_number")
+    before = {pk: unit_effective_values(Unit.objects.get(pk=pk)) for pk in (b["si"].pk, b["oe"].pk, b["leaf"].pk)}
+
+    cs = duplicates.merge_draft(actor=personas["sor-admin"], group=group, survivor=a["ie"].pk, fields=["phone"])
+    kinds = list(cs.changes.values_list("kind", flat=True))
+    assert kinds.count("move") == 1 and "move_location_number" not in kinds  # B's IE holds no number itself
+    assert kinds[-1] == "close" and "replacement_link" not in kinds  # the file links successors on SI/OE only
+    engine.changeset_submit(actor=personas["sor-admin"], changeset=cs)
+    assert cs.__class__.objects.get(pk=cs.pk).status == "submitted"  # closing is high risk: four eyes
+    engine.changeset_approve(actor=personas["sor-admin2"], changeset=cs)
+    cs.refresh_from_db()
+    assert cs.status == "applied"
+
+    si = Unit.objects.get(pk=b["si"].pk)
+    assert si.parent_id == a["ie"].pk and si.owner_id == a["ie"].pk
+    assert Unit.objects.get(pk=b["leaf"].pk).owner_id == a["ie"].pk
+    old_owner, survivor = Unit.objects.get(pk=b["ie"].pk), Unit.objects.get(pk=a["ie"].pk)
+    assert old_owner.to_date == dt.date.today() - dt.timedelta(days=1)
+    assert old_owner.to_date is not None and survivor.to_date is None
+    assert LocationNumber.objects.get(gln=number).unit_id == b["si"].pk  # the SI kept its number
+    operations = set(ChangeEvent.objects.filter(unit_id__in=[b["ie"].pk, b["si"].pk, a["ie"].pk])
+                     .filter(operation__provenance__duplicate_group=group.pk).values_list("operation_id", flat=True))
+    assert len(operations) == 1
+    assert DuplicateGroup.objects.get(pk=group.pk).status == "merged"
+
+    inverse = engine.changeset_revert(actor=personas["sor-admin"], changeset=cs, reason="fejl")
+    engine.changeset_submit(actor=personas["sor-admin"], changeset=inverse)
+    inverse.refresh_from_db()
+    if inverse.status == "submitted":
+        engine.changeset_approve(actor=personas["sor-admin2"], changeset=inverse)
+    assert Unit.objects.get(pk=b["si"].pk).parent_id == b["ie"].pk
+    restored = Unit.objects.get(pk=b["ie"].pk)
+    assert restored.to_date is None
+    after = {pk: unit_effective_values(Unit.objects.get(pk=pk)) for pk in before}
+    assert {pk: {k: v.value for k, v in e.items()} for pk, e in after.items()} == \
+        {pk: {k: v.value for k, v in e.items()} for pk, e in before.items()}
+    assert DuplicateGroup.objects.get(pk=group.pk).status == "open"
+
+
+def test_merging_two_units_links_replaced_by_and_replaces_and_moves_the_location_number(make_tree, personas):
+    from registry.changesets import engine
+    from registry.models import LocationNumber, Unit
+
+    a = make_tree(name="Lægerne Vest")
+    dup = unit_create(level="OE", parent=a["si"], name="Lægerne Vest ydernummer (dublet)", from_date=dt.date(2020, 1, 1),
+                      **CMD)
+    number = gln(9400)
+    location_number_assign(unit=dup, gln=number, from_date=dt.date(2020, 1, 1), **location_codes(), **CMD)
+    rows = [{"row": 2, "change": "merge", "sor_id": str(dup.pk), "target": str(a["oe"].pk), "field": "", "value": "move"}]
+    cs = engine.changeset_create(actor=personas["sor-admin"], name="sammenlægning", reason="dublet", rows=rows)
+    engine.changeset_submit(actor=personas["sor-admin"], changeset=cs)
+    engine.changeset_approve(actor=personas["sor-admin2"], changeset=cs)
+    closed, survivor = Unit.objects.get(pk=dup.pk), Unit.objects.get(pk=a["oe"].pk)
+    assert closed.replaced_by == [survivor.pk] and survivor.replaces == [closed.pk]
+    assert LocationNumber.objects.get(gln=number).unit_id == survivor.pk
+    # Moving its number began a version today, so it closes at the end of today (not before it began).
+    assert closed.to_date == dt.date.today()
+
+
+def test_merge_command_drafts_the_set_and_refuses_a_survivor_outside_the_group(planted, personas, capsys):
+    duplicates.run()
+    group = _open("same_provider_number")[0]
+    out = io.StringIO()
+    call_command("sor_duplicates", "merge", str(group.pk), "--survivor", str(planted["a"]["ie"].pk), "--user",
+                 "sor-admin", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    from registry.models import ChangeSet
+
+    cs = ChangeSet.objects.get(pk=int(result["change_set"]))
+    assert result["status"] == "draft" and cs.provenance == {"duplicate_group": group.pk}
+    assert cs.changes.filter(kind="close", unit_id=planted["b"]["ie"].pk).exists()
+    with pytest.raises(CommandError) as refused:
+        call_command("sor_duplicates", "merge", str(group.pk), "--survivor", str(planted["c"]["ie"].pk), "--user",
+                     "sor-admin", "--json", stdout=io.StringIO())
+    assert refused.value.returncode == 1

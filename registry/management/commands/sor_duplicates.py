@@ -4,11 +4,15 @@ same service as the nightly task and the admin (`registry.quality.duplicates`).
     run [--json]                                   one run now; prints the open groups after it
     list [--rule RULE] [--json]                    the open groups
     dismiss GROUP --reason TEXT --user LOGIN [--json]   "not a duplicate", remembered
+    merge GROUP --survivor SOR-ID [--fields F,G] [--numbers move|close] --user LOGIN [--json]
+                                                   drafts the merge change-set
 
 JSON: run prints {"run": "id", "counts": {rule: n}, "groups": [group]}; list [group]; a group is
-{"id", "rule", "units": [SOR-IDs as strings], "score": 0–100, "reason"}; dismiss {"id", "status"}.
-Exit 0 whatever was found; 1 when the run failed or a dismissal was refused; 2 wrong usage.
-(Merging a group, `merge GROUP --survivor SOR-ID`, comes with the merge change type.)"""
+{"id", "rule", "units": [SOR-IDs as strings], "score": 0–100, "reason"}; dismiss {"id", "status"};
+merge {"group", "change_set", "status", "risk", "changes"} (the set is a draft: submit it with
+`sor_changeset submit`). The survivor is a unit of the group or an owner/parent of one (two owners
+sharing a ydernummer are merged as owners). Exit 0 whatever was found; 1 when the run failed or a
+dismissal or merge was refused; 2 wrong usage."""
 
 from django.core.management.base import BaseCommand
 
@@ -37,6 +41,14 @@ class Command(BaseCommand):
         dismiss.add_argument("--reason", required=True)
         dismiss.add_argument("--json", action="store_true")
         add_user_argument(dismiss)
+        merge = sub.add_parser("merge", help="Lav ændringssættet, der lægger gruppen sammen (kladde)")
+        merge.add_argument("group")
+        merge.add_argument("--survivor", required=True, metavar="SOR-ID")
+        merge.add_argument("--fields", default="", help="Felter, hvis værdi tages fra dubletten, fx phone,email")
+        merge.add_argument("--numbers", choices=["move", "close"], default="move",
+                           help="Dublettens lokationsnumre: flyttes til den, der bevares (standard), eller lukkes")
+        merge.add_argument("--json", action="store_true")
+        add_user_argument(merge)
 
     def handle(self, *args, verb, json=False, **options):
         run_verb(self, verb, json, options)
@@ -68,6 +80,15 @@ class Command(BaseCommand):
         g = duplicates.dismiss(actor=resolve_user(user), group=group, reason=reason)
         self.stdout.write(dumps({"id": str(g.pk), "status": g.status}) if json
                           else f"Gruppe {g.pk}: {g.get_status_display()}.")
+
+    def do_merge(self, *, json, group, survivor, fields="", numbers="move", user=None, **_):
+        cs = duplicates.merge_draft(actor=resolve_user(user), group=group, survivor=survivor,
+                                    fields=[f.strip() for f in fields.split(",") if f.strip()], numbers=numbers)
+        out = {"group": str(group), "change_set": str(cs.pk), "status": cs.status, "risk": cs.risk,
+               "changes": cs.changes.count()}
+        self.stdout.write(dumps(out) if json else
+                          f"Ændringssæt {cs.pk} ({cs.get_status_display()}, {out['changes']} ændringer) lægger gruppe "
+                          f"{group} sammen.")
 
     def _print(self, groups):
         for g in groups:
