@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     cases,
     changesets,
     codes,
+    duplicates,
     freeze,
     imports,
     location_numbers,

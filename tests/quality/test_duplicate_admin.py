@@ -1,0 +1,64 @@
+"""The duplicate queue in the admin: open groups listed, the units side by side, "ikke en dublet"
+remembered, the merge drafted as a change-set; guests read only."""
+
+import pytest
+from lxml import html
+
+from registry.models import ChangeSet, DuplicateGroup
+from registry.quality import duplicates
+from registry.services.units import unit_update
+
+pytestmark = pytest.mark.django_db
+CMD = dict(actor=None, reason="testdata", origin="command")
+
+
+@pytest.fixture
+def group(make_tree):
+    a, b = make_tree(name="Lægerne Nord"), make_tree(name="Klinik Sydhavn")
+    unit_update(unit=b["oe"], changes={"provider_number": a["oe"].provider_number}, override_warnings=True, **CMD)
+    duplicates.run()
+    return DuplicateGroup.objects.get(rule="same_provider_number"), a, b
+
+
+def _doc(response):
+    return html.fromstring(response.content.decode())
+
+
+def test_the_queue_lists_open_groups_and_the_page_shows_the_units_side_by_side(client, group, sor_admin):
+    g, a, b = group
+    client.force_login(sor_admin)
+    rows = _doc(client.get("/admin/registry/duplicategroup/")).xpath('//table[@id="result_list"]/tbody/tr')
+    assert len(rows) == 1 and "samme ydernummer hos flere ejere" in rows[0].text_content()
+    page = _doc(client.get(f"/admin/registry/duplicategroup/{g.pk}/change/"))
+    heads = page.xpath('//table[@id="sor-duplicate-sides"]/thead/tr/th[@data-sor-id]/@data-sor-id')
+    assert heads == [str(pk) for pk in g.unit_ids]
+    survivors = page.xpath('//input[@name="survivor"]/@value')
+    assert {str(a["ie"].pk), str(b["ie"].pk)} <= set(survivors)  # the owners can be merged too
+
+
+def test_not_a_duplicate_from_the_page_leaves_the_queue_and_stays_away(client, group, sor_admin):
+    g, _a, _b = group
+    client.force_login(sor_admin)
+    client.post(f"/admin/registry/duplicategroup/{g.pk}/do/dismiss/", {"reason": "To praksisser, samme læge"})
+    duplicates.run()
+    assert DuplicateGroup.objects.get(pk=g.pk).status == "dismissed"
+    assert not _doc(client.get("/admin/registry/duplicategroup/")).xpath('//table[@id="result_list"]/tbody/tr')
+
+
+def test_merge_from_the_page_drafts_the_set_and_opens_it(client, group, sor_admin):
+    g, a, b = group
+    client.force_login(sor_admin)
+    response = client.post(f"/admin/registry/duplicategroup/{g.pk}/do/merge/",
+                           {"survivor": str(a["ie"].pk), "numbers": "move"})
+    cs = ChangeSet.objects.get(provenance__duplicate_group=g.pk)
+    assert response.status_code == 302 and response["Location"] == f"/admin/registry/changeset/{cs.pk}/change/"
+    assert cs.status == "draft" and cs.changes.filter(kind="close", unit_id=b["ie"].pk).exists()
+
+
+def test_a_guest_reads_the_queue_but_gets_no_buttons_and_cannot_dismiss(client, group, guest):
+    g, _a, _b = group
+    client.force_login(guest)
+    page = _doc(client.get(f"/admin/registry/duplicategroup/{g.pk}/change/"))
+    assert not page.xpath('//*[@id="sor-duplicate-merge"]') and not page.xpath('//*[@id="sor-duplicate-dismiss"]')
+    client.post(f"/admin/registry/duplicategroup/{g.pk}/do/dismiss/", {"reason": "nej"})
+    assert DuplicateGroup.objects.get(pk=g.pk).status == "open"
