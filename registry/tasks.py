@@ -74,6 +74,15 @@ def duplicates_run(trigger: str = "nightly") -> dict:
     return {"run": record.pk, "counts": record.counts}
 
 
+@shared_task(name="registry.quality_run")
+def quality_run(trigger: str = "nightly") -> dict:
+    """The data-quality control run (`registry.quality.control`), its own scheduled task."""
+    from .quality.control import run
+
+    record = run(trigger=trigger)
+    return {"run": record.pk, "counts": record.counts}
+
+
 @shared_task(name="registry.poll_sorpost")
 def poll_sorpost() -> dict:
     """Fetch new mail from the SORpost mailbox (IMAP settings) into cases."""

@@ -29,7 +29,7 @@ from .codes import (
 from .imports import ImportJob
 from .location import LocationNumber, LocationNumberMessageType
 from .operations import ChangeEvent, EventEntity, EventKind, Operation, OperationKind
-from .quality import DuplicateGroup, DuplicateRun, GroupStatus, RunStatus
+from .quality import DuplicateGroup, DuplicateRun, Finding, GroupStatus, QualityRun, RunStatus, Severity
 from .selfservice import FollowUpReminder, LinkPurpose, OutgoingMail, SelfServiceLink, SorResponsible
 from .staff import StaffProfile
 from .units import ADDRESS_FIELDS, ADDRESS_KINDS, Level, LocationMode, Unit
@@ -76,6 +76,9 @@ __all__ = [
     "SpecialityType",
     "StaffProfile",
     "DuplicateGroup",
+    "Finding",
+    "QualityRun",
+    "Severity",
     "DuplicateRun",
     "GroupStatus",
     "RunStatus",

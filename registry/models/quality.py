@@ -71,3 +71,56 @@ class DuplicateGroup(models.Model):
 
     def __str__(self):
         return f"{self.rule}: {', '.join(map(str, self.unit_ids))}"
+
+
+class QualityRun(models.Model):
+    """A data-quality control run: `counts` is the number of open findings per rule after it
+    (the series the admin's chart draws)."""
+
+    trigger = models.CharField(_("startet af"), max_length=16, default="on_demand")
+    started_at = models.DateTimeField(_("startet"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("færdig"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    counts = models.JSONField(_("åbne fund pr. regel"), default=dict, blank=True)
+    error = models.TextField(_("fejl"), blank=True)
+
+    class Meta:
+        verbose_name = _("kontrolkørsel")
+        verbose_name_plural = _("kontrolkørsler")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return f"{self.started_at:%d-%m-%Y %H:%M} ({self.get_status_display()})"
+
+
+class Severity(models.TextChoices):
+    ERROR = "error", _("fejl")
+    WARNING = "warning", _("advarsel")
+    INFO = "info", _("info")
+
+
+class Finding(models.Model):
+    """One data-quality finding: the same finding across runs while rule, unit and the offending
+    value are the same (`key`); resolved when a later run no longer sees it."""
+
+    key = models.CharField(_("nøgle"), max_length=600, unique=True)
+    rule = models.CharField(_("regel"), max_length=48)
+    severity = models.CharField(_("alvor"), max_length=8, choices=Severity.choices)
+    unit = models.ForeignKey("registry.Unit", verbose_name=_("enhed"), on_delete=models.PROTECT, related_name="+")
+    value = models.CharField(_("værdi"), max_length=300, blank=True)
+    message = models.TextField(_("besked"))
+    first_run = models.ForeignKey(QualityRun, verbose_name=_("først set"), on_delete=models.PROTECT, related_name="+")
+    last_run = models.ForeignKey(QualityRun, verbose_name=_("sidst set"), on_delete=models.PROTECT, related_name="+")
+    first_seen_at = models.DateTimeField(_("først set"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("løst"), null=True, blank=True)
+    case = models.ForeignKey("registry.Case", verbose_name=_("sag"), null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+
+    class Meta:
+        verbose_name = _("datakvalitetsfund")
+        verbose_name_plural = _("datakvalitetsfund")
+        ordering = ["severity", "rule", "unit_id"]
+        indexes = [models.Index(fields=["resolved_at", "rule"], name="finding_open_rule")]
+
+    def __str__(self):
+        return f"{self.rule}: {self.unit_id}"
