@@ -15,7 +15,16 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.changesets.types import MERGE_FIELDS
 from registry.errors import DomainError
-from registry.models import ChangeSet, DuplicateGroup, DuplicateRun, GroupStatus, LocationNumber, Unit
+from registry.models import (
+    ChangeSet,
+    DuplicateGroup,
+    DuplicateRun,
+    Finding,
+    GroupStatus,
+    LocationNumber,
+    QualityRun,
+    Unit,
+)
 from registry.quality import duplicates
 from registry.selectors import ancestors_of, unit_effective_values
 
@@ -187,3 +196,155 @@ class DuplicateRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# -- data-quality findings ------------------------------------------------------------------------------
+
+class OpenFilter(admin.SimpleListFilter):
+    """Open findings unless "løste" or "alle" is chosen."""
+
+    title = _("åbne/løste")
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("åbne")), ("no", _("løste")), ("all", _("alle"))]
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            yield {"selected": (self.value() or "yes") == value, "display": label,
+                   "query_string": changelist.get_query_string({self.parameter_name: value})}
+
+    def queryset(self, request, queryset):
+        value = self.value() or "yes"
+        if value == "yes":
+            return queryset.filter(resolved_at__isnull=True)
+        if value == "no":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+class FindingRuleFilter(admin.SimpleListFilter):
+    title = _("regel")
+    parameter_name = "rule"
+
+    def lookups(self, request, model_admin):
+        from registry.quality.control import RULE_LABELS
+
+        return list(RULE_LABELS.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(rule=self.value()) if self.value() else queryset
+
+
+def _chart(runs, labels) -> dict:
+    """Open findings per rule over the runs (oldest first), as polylines of an SVG the page draws."""
+    runs = list(reversed(runs))
+    if not runs:
+        return {}
+    rules = sorted({rule for run in runs for rule in run.counts})
+    top = max([1] + [n for run in runs for n in run.counts.values()])
+    width, height = 640, 180
+    step = width / max(1, len(runs) - 1)
+    colours = ["#205493", "#b5121b", "#2e8540", "#e07a00", "#4c2c92", "#5b616b", "#0071bc", "#981b1e"]
+    lines = []
+    for i, rule in enumerate(rules):
+        points = " ".join(f"{round(j * step, 1)},{round(height - run.counts.get(rule, 0) / top * (height - 10), 1)}"
+                          for j, run in enumerate(runs))
+        lines.append({"rule": rule, "label": labels.get(rule, rule), "points": points, "colour": colours[i % len(colours)],
+                      "last": runs[-1].counts.get(rule, 0)})
+    return {"lines": lines, "width": width, "height": height, "top": top, "first": runs[0].started_at,
+            "last": runs[-1].started_at, "runs": len(runs)}
+
+
+@admin.register(Finding)
+class FindingAdmin(admin.ModelAdmin):
+    list_display = ("severity", "rule_label", "unit_link", "message", "first_seen_at", "resolved_at", "case_link")
+    list_filter = (OpenFilter, "severity", FindingRuleFilter, "unit__region")
+    search_fields = ("message", "=unit__sor_id", "unit__name")
+    list_select_related = ("unit", "case")
+    list_per_page = 100
+    show_full_result_count = False
+    actions = ["make_cases"]
+
+    @admin.display(description=_("regel"), ordering="rule")
+    def rule_label(self, obj):
+        from registry.quality.control import RULE_LABELS
+
+        return RULE_LABELS.get(obj.rule, obj.rule)
+
+    @admin.display(description=_("enhed"), ordering="unit")
+    def unit_link(self, obj):
+        return format_html('<a href="{}">{}</a> ({})', reverse("admin:registry_unit_change", args=[obj.unit_id]),
+                           obj.unit.name, obj.unit_id)
+
+    @admin.display(description=_("sag"))
+    def case_link(self, obj):
+        if not obj.case_id:
+            return "–"
+        return format_html('<a href="{}">{}</a>', reverse("admin:registry_case_change", args=[obj.case_id]),
+                           obj.case.reference)
+
+    @admin.action(description=_("Opret en sag for hvert valgt fund"))
+    def make_cases(self, request, queryset):
+        from registry.quality.control import finding_case
+
+        made = []
+        try:
+            for finding in queryset[:200]:
+                made.append(finding_case(actor=request.user, finding=finding).reference)
+        except DomainError as error:
+            messages.error(request, str(error))
+        if made:
+            messages.success(request, gettext("Sager: %(refs)s") % {"refs": ", ".join(made)})
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        from registry.cases.services import may_work
+
+        if not may_work(request.user):
+            actions.pop("make_cases", None)
+        return actions
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [path("run/", self.admin_site.admin_view(self.run_view), name="registry_finding_run")] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        from registry.quality.control import RULE_LABELS
+
+        runs = list(QualityRun.objects.filter(status="done")[:30])
+        extra = {"sor_chart": _chart(runs, RULE_LABELS), "sor_last_run": QualityRun.objects.first(),
+                 "sor_may_run": request.user.has_perm("registry.change_finding")}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def run_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("registry.change_finding"):
+            messages.error(request, gettext("Kun en SOR-administrator kan starte en kontrolkørsel."))
+        else:
+            from registry.tasks import quality_run
+
+            quality_run.delay(trigger="on_demand")
+            messages.success(request, gettext("Kontrolkørslen er startet; opdatér siden om lidt."))
+        return HttpResponseRedirect(reverse("admin:registry_finding_changelist"))
+
+
+@admin.register(QualityRun)
+class QualityRunAdmin(DuplicateRunAdmin):
+    list_display = ("started_at", "trigger", "status", "counts_text", "finished_at", "error")
+    readonly_fields = [f.name for f in QualityRun._meta.fields]
+
+    @admin.display(description=_("åbne fund pr. regel"))
+    def counts_text(self, obj):
+        from registry.quality.control import RULE_LABELS
+
+        return ", ".join(f"{RULE_LABELS.get(k, k)}: {v}" for k, v in obj.counts.items())

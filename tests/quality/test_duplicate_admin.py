@@ -62,3 +62,27 @@ def test_a_guest_reads_the_queue_but_gets_no_buttons_and_cannot_dismiss(client, 
     assert not page.xpath('//*[@id="sor-duplicate-merge"]') and not page.xpath('//*[@id="sor-duplicate-dismiss"]')
     client.post(f"/admin/registry/duplicategroup/{g.pk}/do/dismiss/", {"reason": "nej"})
     assert DuplicateGroup.objects.get(pk=g.pk).status == "open"
+
+
+def test_findings_page_lists_open_findings_with_a_chart_per_rule_and_makes_cases(client, make_tree, support, sor_admin):
+    from registry.audit import audit_context
+    from registry.models import Finding, Unit
+    from registry.quality import control
+
+    t = make_tree(name="Klinik Fund")
+    with audit_context(actor=None, reason="testdata", origin="command"):
+        Unit.objects.filter(pk=t["ie"].pk).update(postal_post_code="97000")
+    control.run()
+    control.run()
+    client.force_login(sor_admin)
+    page = _doc(client.get("/admin/registry/finding/"))
+    rows = page.xpath('//table[@id="result_list"]/tbody/tr')
+    assert len(rows) == 1 and "Postnummer '97000' er ikke 4 cifre." in rows[0].text_content()
+    line = page.xpath('//svg//polyline[@data-rule="post_code"]/@points')
+    assert line and len(line[0].split()) == 2  # one point per run
+    assert page.xpath('string(//figure[@id="sor-quality-chart"]//li[@data-rule="post_code"]/strong)') == "1"
+    client.force_login(support)
+    finding = Finding.objects.get()
+    client.post("/admin/registry/finding/", {"action": "make_cases", "_selected_action": [str(finding.pk)]})
+    finding.refresh_from_db()
+    assert finding.case is not None and finding.case.source == "data_quality"
