@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminDateWidget
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -133,6 +134,49 @@ class LocationNumberAdmin(HistoryAdminMixin, SorModelAdmin):
     ordering = ("gln",)
     object_actions = [("close", "close_view")]
     change_form_template = "admin/sor/change_form.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("addressability/", self.admin_site.admin_view(self.addressability_view),
+                     name="registry_locationnumber_addressability")] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "sor_addressability": True})
+
+    def addressability_view(self, request):
+        """The addressability report: every active location number, whether it reaches its units;
+        a regional administrator's region by default; CSV and XLSX downloads of the same rows."""
+        from django.http import HttpResponse
+        from django.template.response import TemplateResponse
+
+        from registry.models import Region
+        from registry.permissions import region_scope
+        from registry.quality import addressability
+        from registry.sheets.formats import SheetCSV, write_xlsx
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        scope = region_scope(request.user)
+        default = getattr(scope, "code", "") if scope is not None else ""
+        region = request.GET.get("region", default)
+        region = region if region in set(Region.objects.values_list("code", flat=True)) else ""
+        problems = request.GET.get("problems") == "1"
+        rows = addressability.report(region=region, problems_only=problems)
+        fmt = request.GET.get("format")
+        if fmt in ("csv", "xlsx"):
+            data = addressability.dataset(rows)
+            body = SheetCSV().export_data(data) if fmt == "csv" else write_xlsx(data)
+            response = HttpResponse(body, content_type=SheetCSV.CONTENT_TYPE if fmt == "csv" else
+                                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            response["Content-Disposition"] = f'attachment; filename="adresserbarhed{"-" + region if region else ""}.{fmt}"'
+            return response
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "app_label": self.opts.app_label,
+                   "has_view_permission": True, "title": gettext("Adresserbarhed: aktive lokationsnumre"),
+                   "rows": rows[:500], "total": len(rows), "with_problems": sum(1 for r in rows if r["problem"]),
+                   "regions": list(Region.objects.order_by("code").values_list("code", "name_da")),
+                   "region": region, "problems": problems, "query": request.GET.urlencode()}
+        return TemplateResponse(request, "admin/sor/addressability.html", context)
 
     def has_change_permission(self, request, obj=None):
         """Every staff role reads every location number; a regional administrator changes only
