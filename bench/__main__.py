@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 
-SECTIONS = ["admin", "exports", "sheets", "chain", "changesets", "cases"]
+SECTIONS = ["admin", "exports", "sheets", "chain", "changesets", "cases", "quality"]
 
 
 def main(argv=None):

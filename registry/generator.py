@@ -1143,5 +1143,7 @@ def generate(*, owners: int, seed: int, progress: bool | None = None, today: dt.
         summary.planted_duplicates = gen.planted["dup"]
         summary.legacy_99 = gen.planted["legacy"]
         summary.planted_numbers = gen.planted_numbers
+        # Kept with the operation, so a bench (or anyone) can check the duplicate rules find them all.
+        ctx.op.provenance["planted_numbers"] = gen.planted_numbers
     summary.elapsed = time.perf_counter() - started
     return summary

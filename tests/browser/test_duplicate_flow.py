@@ -1,13 +1,16 @@
 """Duplicate clean-up in a real browser (headless Debian Chromium), issue 16: a SOR-administrator
 runs the rules, opens the queue, merges two owners sharing a ydernummer (the preview shows the
-moved practice), a second administrator approves, and the queue no longer holds the group."""
+moved practice), a second administrator approves; the queue no longer holds the group, and the
+data-quality finding on the closed owner resolves with the next control run."""
 
 import datetime as dt
 import os
 
 import pytest
 
+from registry.audit import audit_context
 from registry.models import DuplicateGroup, Unit
+from registry.quality import control
 from registry.personas import ensure_personas
 from registry.services.units import unit_update
 
@@ -27,6 +30,10 @@ def test_sor_admin_merges_two_owners_sharing_a_ydernummer_and_a_second_admin_app
     a, b = make_tree(name="Lægerne Nord"), make_tree(name="Klinik Sydhavn")
     unit_update(unit=b["oe"], changes={"provider_number": a["oe"].provider_number}, override_warnings=True,
                 actor=None, reason="testdata", origin="command")
+    with audit_context(actor=None, reason="testdata: an owner without phone", origin="command"):
+        Unit.objects.filter(pk=b["ie"].pk).update(phone="")
+    control.run()
+    assert control.open_findings().filter(rule="owner_phone", unit_id=b["ie"].pk).exists()
 
     log_in(page, live_server, "sor-admin")
     page.goto(f"{live_server.url}/admin/registry/duplicategroup/")
@@ -61,3 +68,11 @@ def test_sor_admin_merges_two_owners_sharing_a_ydernummer_and_a_second_admin_app
     expect(page.locator("#result_list tbody tr")).to_have_count(0)
     page.goto(f"{live_server.url}/admin/registry/duplicategroup/?status=merged")
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
+
+    # The findings: the closed owner's missing phone is no longer a finding after the next run.
+    page.goto(f"{live_server.url}/admin/registry/finding/?rule=owner_phone")
+    expect(page.locator("#result_list tbody tr")).to_contain_text("Klinik Sydhavn")
+    page.locator("#sor-quality-run").click()
+    page.goto(f"{live_server.url}/admin/registry/finding/?rule=owner_phone")
+    expect(page.locator("#result_list tbody tr")).to_have_count(0)
+    page.screenshot(path=f"{SCREENSHOT_DIR}/sor_findings.png", full_page=True)
