@@ -10,8 +10,8 @@ import pytest
 
 from registry.audit import audit_context
 from registry.models import DuplicateGroup, Unit
-from registry.quality import control
 from registry.personas import ensure_personas
+from registry.quality import control
 from registry.services.units import unit_update
 
 from .helpers import log_in
