@@ -9,8 +9,8 @@ Rules:
 - `same_cvr`: one CVR on several active owners;
 - `same_location_number`: one location number active on two units;
 - `similar_name_same_address`: the same or a very similar name (trigram similarity of the
-  normalised names, `SOR_DUPLICATE_NAME_SIMILARITY`, 0.6) at the same address, at the same level
-  and type.
+  normalised names by PostgreSQL's pg_trgm, `SOR_DUPLICATE_NAME_SIMILARITY`, 0.6) at the same
+  address, at the same level and type.
 
 A run (`run`) records its counts per rule and upserts the groups by key (rule + SOR-IDs): a new
 group is open; one dismissed as "not a duplicate" stays dismissed unless a value the rule compared
@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -149,21 +149,14 @@ def normalise_name(name: str) -> str:
     return " ".join(text.split())
 
 
-def _trigrams(text: str) -> set[str]:
-    """pg_trgm's trigrams: each word padded with two spaces before and one after."""
-    out = set()
-    for word in text.split():
-        padded = f"  {word} "
-        out.update(padded[i:i + 3] for i in range(len(padded) - 2))
-    return out
-
-
-def similarity(a: str, b: str) -> float:
-    """pg_trgm's `similarity()` of two (normalised) names: shared trigrams over all trigrams."""
-    ta, tb = _trigrams(a), _trigrams(b)
-    if not ta or not tb:
-        return 0.0
-    return len(ta & tb) / len(ta | tb)
+def similarities(pairs: list[tuple[str, str]]) -> list[float]:
+    """PostgreSQL pg_trgm's `similarity()` of each pair of (normalised) names, in one query."""
+    if not pairs:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT similarity(a, b) FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(a, b, n) "
+                       "ORDER BY n", [[a for a, _b in pairs], [b for _a, b in pairs]])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _address_key(street, building, post_code) -> tuple | None:
@@ -185,7 +178,7 @@ def similar_name_same_address() -> list[Candidate]:
             continue
         kind = (level, owner_type if level == Level.OWNER else entity_type)
         buckets[(kind, address)].append((pk, name, owner))
-    out = []
+    pairs = []
     for (_kind, address), units in buckets.items():
         if len(units) < 2 or len(units) > 200:  # a hospital's many wards at one address are not candidates
             continue
@@ -194,19 +187,24 @@ def similar_name_same_address() -> list[Candidate]:
             for pk_b, name_b, owner_b, norm_b in normalised[i + 1:]:
                 if owner_a == owner_b and owner_a is not None and pk_a != owner_a and pk_b != owner_b:
                     continue  # two units of one owner at its address: its own structure, not a duplicate
-                score = similarity(norm_a, norm_b)
-                if score < threshold:
-                    continue
-                ids = sorted([pk_a, pk_b])
-                out.append(Candidate(
-                    "similar_name_same_address", ids, round(score * 100),
-                    _("%(a)s (%(ida)s) og %(b)s (%(idb)s) har %(similar)s navn og samme adresse (%(street)s %(building)s, "
-                      "%(post)s) og samme type.")
-                    % {"a": name_a, "ida": pk_a, "b": name_b, "idb": pk_b,
-                       "similar": _("samme") if score >= 0.999 else _("næsten samme (%(p)d %%)") % {"p": round(score * 100)},
-                       "street": address[0], "building": address[1], "post": address[2]},
-                    {str(pk_a): {"name": name_a, "address": list(address)}, str(pk_b): {"name": name_b,
-                                                                                      "address": list(address)}}))
+                pairs.append((address, pk_a, name_a, norm_a, pk_b, name_b, norm_b))
+    out = []
+    for start in range(0, len(pairs), 5000):
+        chunk = pairs[start:start + 5000]
+        scores = similarities([(p[3], p[6]) for p in chunk])
+        for (address, pk_a, name_a, _na, pk_b, name_b, _nb), score in zip(chunk, scores, strict=True):
+            if score < threshold:
+                continue
+            ids = sorted([pk_a, pk_b])
+            out.append(Candidate(
+                "similar_name_same_address", ids, round(score * 100),
+                _("%(a)s (%(ida)s) og %(b)s (%(idb)s) har %(similar)s navn og samme adresse (%(street)s %(building)s, "
+                  "%(post)s) og samme type.")
+                % {"a": name_a, "ida": pk_a, "b": name_b, "idb": pk_b,
+                   "similar": _("samme") if score >= 0.999 else _("næsten samme (%(p)d %%)") % {"p": round(score * 100)},
+                   "street": address[0], "building": address[1], "post": address[2]},
+                {str(pk_a): {"name": name_a, "address": list(address)}, str(pk_b): {"name": name_b,
+                                                                                  "address": list(address)}}))
     return out
 
 

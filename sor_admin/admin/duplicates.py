@@ -31,6 +31,18 @@ from registry.selectors import ancestors_of, unit_effective_values
 from .changesets import _messages_of
 
 
+def _start_run(request, task, perm: str, back: str, refused: str, started: str):
+    """A "run now" button: the task in the worker (a POST by someone with `perm`), then back."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not request.user.has_perm(perm):
+        messages.error(request, refused)
+    else:
+        task.delay(trigger="on_demand")
+        messages.success(request, started)
+    return HttpResponseRedirect(reverse(back))
+
+
 class StatusFilter(admin.SimpleListFilter):
     """Open groups unless another status is chosen: the queue is what is left to decide."""
 
@@ -167,16 +179,12 @@ class DuplicateGroupAdmin(admin.ModelAdmin):
 
     def run_view(self, request):
         """Run the rules now (in the worker); the queue shows the result when it is done."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not request.user.has_perm("registry.change_duplicategroup"):
-            messages.error(request, gettext("Kun en SOR-administrator kan starte en dubletkørsel."))
-        else:
-            from registry.tasks import duplicates_run
+        from registry.tasks import duplicates_run
 
-            duplicates_run.delay(trigger="on_demand")
-            messages.success(request, gettext("Dubletkørslen er startet; opdatér siden om lidt."))
-        return HttpResponseRedirect(reverse("admin:registry_duplicategroup_changelist"))
+        return _start_run(request, duplicates_run, "registry.change_duplicategroup",
+                          "admin:registry_duplicategroup_changelist",
+                          gettext("Kun en SOR-administrator kan starte en dubletkørsel."),
+                          gettext("Dubletkørslen er startet; opdatér siden om lidt."))
 
 
 @admin.register(DuplicateRun)
@@ -326,16 +334,11 @@ class FindingAdmin(admin.ModelAdmin):
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def run_view(self, request):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not request.user.has_perm("registry.change_finding"):
-            messages.error(request, gettext("Kun en SOR-administrator kan starte en kontrolkørsel."))
-        else:
-            from registry.tasks import quality_run
+        from registry.tasks import quality_run
 
-            quality_run.delay(trigger="on_demand")
-            messages.success(request, gettext("Kontrolkørslen er startet; opdatér siden om lidt."))
-        return HttpResponseRedirect(reverse("admin:registry_finding_changelist"))
+        return _start_run(request, quality_run, "registry.change_finding", "admin:registry_finding_changelist",
+                          gettext("Kun en SOR-administrator kan starte en kontrolkørsel."),
+                          gettext("Kontrolkørslen er startet; opdatér siden om lidt."))
 
 
 @admin.register(QualityRun)

@@ -225,3 +225,33 @@ def test_merge_command_drafts_the_set_and_refuses_a_survivor_outside_the_group(p
         call_command("sor_duplicates", "merge", str(group.pk), "--survivor", str(planted["c"]["ie"].pk), "--user",
                      "sor-admin", "--json", stdout=io.StringIO())
     assert refused.value.returncode == 1
+
+
+def test_a_survivor_that_carried_the_99_number_gets_the_plain_one_and_the_99_goes_with_the_closed_unit(
+        make_tree, personas):
+    from registry.changesets import engine
+    from registry.models import Unit
+
+    a = make_tree(name="Lægerne Øst")
+    hidden = unit_create(level="OE", parent=a["si"], name="Lægerne Øst (skjult dublet)", from_date=dt.date(2020, 1, 1),
+                         provider_number="99" + a["oe"].provider_number, override_warnings=True, **CMD)
+    duplicates.run()
+    (group,) = _open("legacy_99")
+    cs = duplicates.merge_draft(actor=personas["sor-admin"], group=group, survivor=hidden.pk)
+    assert cs.changes.filter(kind="set", unit_id=hidden.pk, field="provider_number",
+                             value=a["oe"].provider_number).exists()
+    engine.changeset_submit(actor=personas["sor-admin"], changeset=cs)
+    engine.changeset_approve(actor=personas["sor-admin2"], changeset=cs)
+    survivor, closed = Unit.objects.get(pk=hidden.pk), Unit.objects.get(pk=a["oe"].pk)
+    assert survivor.provider_number == a["oe"].provider_number and survivor.to_date is None
+    assert closed.to_date is not None
+    duplicates.run()
+    assert _open("legacy_99") == [] and _open("same_provider_number") == []
+
+
+def test_the_name_similarity_is_pg_trgm_on_the_normalised_names():
+    assert duplicates.normalise_name("Lægehuset Åbyhøj ApS") == duplicates.normalise_name("Laegehuset Aabyhoej")
+    same, near, far = duplicates.similarities([("laegehuset aabyhoej", "laegehuset aabyhoej"),
+                                               ("hvidovre hjorte apotek", "hvidovre apotek"),
+                                               ("tandklinik nord", "fysioterapi syd")])
+    assert same == 1.0 and 0.6 <= near < 1.0 and far < 0.3
