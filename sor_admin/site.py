@@ -56,6 +56,7 @@ class SorAdminSite(admin.AdminSite):
                      status="approved", effective_date__gt=timezone.localdate()).order_by("effective_date")[:20]),
                  "changesets_failed": list(ChangeSet.objects.filter(status="failed").order_by("-created_at")[:20])}
         extra.update(self._case_queues(request))
+        extra.update(self._quality(request))
         return super().index(request, extra_context={**extra, **(extra_context or {})})
 
     @staticmethod
@@ -102,6 +103,19 @@ class SorAdminSite(admin.AdminSite):
                 due__lt=timezone.localdate()).exclude(owner__to_date__lt=timezone.localdate()).count()
             out["followup_without"] = owners_without_responsible().count()
         return out
+
+    @staticmethod
+    def _quality(request) -> dict:
+        """Open duplicate groups and data-quality findings, for the index's "Datakvalitet" panel."""
+        user = request.user
+        if not user.has_perm("registry.view_duplicategroup") and not user.has_perm("registry.view_finding"):
+            return {}
+        from registry.models import DuplicateGroup, Finding
+
+        return {"quality_panel": True,
+                "quality_duplicates": DuplicateGroup.objects.filter(status="open").count(),
+                "quality_findings": Finding.objects.filter(resolved_at__isnull=True).count(),
+                "quality_errors": Finding.objects.filter(resolved_at__isnull=True, severity="error").count()}
 
     def autocomplete_view(self, request):
         return SorAutocompleteView.as_view(admin_site=self)(request)

@@ -36,7 +36,9 @@ class DuplicateRun(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self):
-        return f"{self.started_at:%d-%m-%Y %H:%M} ({self.get_status_display()})"
+        from django.utils import timezone
+
+        return f"{timezone.localtime(self.started_at):%d-%m-%Y %H:%M} ({self.get_status_display()})"
 
 
 class GroupStatus(models.TextChoices):
@@ -90,7 +92,9 @@ class QualityRun(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self):
-        return f"{self.started_at:%d-%m-%Y %H:%M} ({self.get_status_display()})"
+        from django.utils import timezone
+
+        return f"{timezone.localtime(self.started_at):%d-%m-%Y %H:%M} ({self.get_status_display()})"
 
 
 class Severity(models.TextChoices):
@@ -123,4 +127,6 @@ class Finding(models.Model):
         indexes = [models.Index(fields=["resolved_at", "rule"], name="finding_open_rule")]
 
     def __str__(self):
-        return f"{self.rule}: {self.unit_id}"
+        from registry.quality.control import RULE_LABELS
+
+        return f"{RULE_LABELS.get(self.rule, self.rule)}: {self.unit_id}"

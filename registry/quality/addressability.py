@@ -65,7 +65,10 @@ def report(*, region: str = "", problems_only: bool = False, chunk: int = 500) -
                 types = sorted(mt.code for mt in ln.message_types.all())
                 if not types and not ln.non_active:
                     problems.append(_("ingen EDI-meddelelsestyper"))
-                if ln.pk not in own and not inheritors.get(ln.pk):
+                if holder.first_from_date and holder.first_from_date > today:
+                    problems.append(_("ejes af en fremtidig enhed (fra %(d)s)") % {
+                        "d": holder.first_from_date.strftime("%d-%m-%Y")})
+                elif ln.pk not in own and not inheritors.get(ln.pk):
                     problems.append(_("ingen enhed bruger det i dag"))
                 row = {"gln": ln.gln, "check": _("ja") if not errors else errors[0],
                        "unique": _("ja") if counts[ln.gln] == 1 else _("nej"), "holder": str(holder.sor_id),

@@ -283,7 +283,10 @@ def finding_case(*, actor, finding) -> object:
     with transaction.atomic():
         case = case_create(actor=actor, subject=_("Datakvalitet: %(rule)s – %(unit)s") % {
             "rule": RULE_LABELS.get(finding.rule, finding.rule), "unit": finding.unit.name},
-            text=finding.message, source=CaseSource.DATA_QUALITY, units=[finding.unit])
+            text=_("%(message)s\n\nFra datakvalitetskontrollen: regel %(rule)s, fund nr. %(id)s, først set %(when)s.") % {
+                "message": finding.message, "rule": RULE_LABELS.get(finding.rule, finding.rule), "id": finding.pk,
+                "when": timezone.localtime(finding.first_seen_at).strftime("%d-%m-%Y")},
+            source=CaseSource.DATA_QUALITY, units=[finding.unit])
         finding.case = case
         finding.save(update_fields=["case"])
     return case

@@ -269,6 +269,33 @@ def _upsert(record: DuplicateRun, candidates: list[Candidate]) -> None:
                                                                                          last_run=record)
 
 
+# Rules about owners: their groups may be merged as owners (the units follow their owner).
+OWNER_LEVEL_RULES = {"same_provider_number"}
+
+
+def pending_merge(group) -> object | None:
+    """The group's merge set that is not finished (draft, submitted or approved), if any."""
+    from registry.models import ChangeSet
+
+    return ChangeSet.objects.filter(provenance__duplicate_group=getattr(group, "pk", group),
+                                    status__in=["draft", "submitted", "approved"]).first()
+
+
+def reopen(*, actor, group) -> DuplicateGroup:
+    """Undo "ikke en dublet": the group is open again."""
+    from registry.permissions import is_system
+
+    if not is_system(actor) and not actor.has_perm("registry.change_duplicategroup"):
+        raise NotAllowed(_("Du kan ikke genåbne mulige dubletter."))
+    with transaction.atomic():
+        group = DuplicateGroup.objects.select_for_update().get(pk=getattr(group, "pk", group))
+        if group.status != GroupStatus.DISMISSED:
+            raise DomainError(_("Gruppen er %(s)s, ikke afvist.") % {"s": group.get_status_display()})
+        group.status, group.dismissed_reason, group.dismissed_by, group.dismissed_at = GroupStatus.OPEN, "", None, None
+        group.save(update_fields=["status", "dismissed_reason", "dismissed_by", "dismissed_at"])
+    return group
+
+
 def merge_draft(*, actor, group, survivor, fields=(), numbers: str = "move", effective_date=None):
     """The merge of a group as a change-set draft (one `merge` row per other unit of the group,
     into `survivor`): previewed, approved by a second SOR-administrator and applied like any set;
@@ -281,12 +308,19 @@ def merge_draft(*, actor, group, survivor, fields=(), numbers: str = "move", eff
         raise DomainError(_("Gruppen findes ikke."))
     if group.status != GroupStatus.OPEN:
         raise DomainError(_("Gruppen er %(s)s, ikke åben.") % {"s": group.get_status_display()})
+    pending = pending_merge(group)
+    if pending is not None:
+        raise DomainError(_("Gruppen har allerede ændringssæt %(id)s (%(s)s); gør det færdigt eller annullér det først.")
+                          % {"id": pending.pk, "s": pending.get_status_display()})
     text = str(getattr(survivor, "pk", survivor)).strip()
     survivor = int(text) if text.isdigit() else None
     units = {u.pk: u for u in Unit.objects.filter(pk__in=group.unit_ids)}
     # The survivor is a unit of the group or one of their owners/parents: two owners sharing a
     # ydernummer are merged as owners (their units follow), not only the two units.
     chains = {pk: [*(u.ancestors or []), pk] for pk, u in units.items()}
+    if survivor is not None and survivor not in units and group.rule not in OWNER_LEVEL_RULES:
+        raise ValidationFailed({"survivor": [_("Denne regel gælder enhederne selv: vælg en af dem (%(ids)s), ikke en ejer.")
+                                             % {"ids": ", ".join(map(str, group.unit_ids))}]})
     if survivor is None or not any(survivor in chain for chain in chains.values()):
         raise ValidationFailed({"survivor": [_("SOR-ID %(id)s er hverken en enhed i gruppen (%(ids)s) eller en af "
                                                "deres overordnede.") % {"id": text, "ids": ", ".join(map(str, group.unit_ids))}]})
@@ -302,8 +336,10 @@ def merge_draft(*, actor, group, survivor, fields=(), numbers: str = "move", eff
         raise ValidationFailed({"survivor": [_("Ingen anden enhed i gruppen er på samme niveau som %(id)s.")
                                              % {"id": survivor}]})
     return engine.changeset_create(
-        actor=actor, name=(_("Sammenlægning af dubletter: %(ids)s → %(survivor)s") % {
-            "ids": ", ".join(r["sor_id"] for r in rows), "survivor": survivor})[:200],
+        actor=actor, name=(_("Sammenlægning af dubletter: %(names)s → %(survivor)s") % {
+            "names": ", ".join(f"{n} ({pk})" for pk, n in Unit.objects.filter(pk__in=[int(r["sor_id"]) for r in rows])
+                               .values_list("sor_id", "name")),
+            "survivor": Unit.objects.filter(pk=survivor).values_list("name", flat=True).first()})[:200],
         reason=(_("Dubletgruppe %(id)s (%(rule)s): %(reason)s") % {"id": group.pk, "rule": group.rule,
                                                                   "reason": group.reason})[:2000],
         effective_date=effective_date, rows=rows, provenance={"duplicate_group": group.pk})

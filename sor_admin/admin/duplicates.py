@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -142,14 +142,21 @@ class DuplicateGroupAdmin(admin.ModelAdmin):
         sides = [self._side(units[pk]) for pk in group.unit_ids if pk in units]
         # Survivors: a unit of the group, or an owner of one (two owners sharing a ydernummer).
         survivors = [(u.pk, u.name, u.get_level_display()) for u in units.values()]
-        owners = {u.owner_id for u in units.values() if u.owner_id and u.owner_id not in units}
-        survivors += [(o.pk, o.name, o.get_level_display()) for o in Unit.objects.filter(pk__in=owners)]
+        if group.rule in duplicates.OWNER_LEVEL_RULES:
+            owners = {u.owner_id for u in units.values() if u.owner_id and u.owner_id not in units}
+            survivors += [(o.pk, o.name, o.get_level_display()) for o in Unit.objects.filter(pk__in=owners)]
+        # A 99-ydernummer is never carried over, so it is not offered.
         differing = [(name, Unit._meta.get_field(name).verbose_name, [s["values"][name] for s in sides])
-                     for name in MERGE_FIELDS if len({str(s["values"][name] or "") for s in sides}) > 1]
+                     for name in MERGE_FIELDS if len({str(s["values"][name] or "") for s in sides}) > 1
+                     and not (name == "provider_number" and any(str(s["values"][name] or "").startswith("99")
+                                                                 and len(str(s["values"][name])) == 8 for s in sides))]
         context = self._context(
             request, title=gettext("Mulig dublet: %(rule)s") % {"rule": duplicates.RULE_LABELS.get(group.rule, group.rule)},
             group=group, sides=sides, survivors=survivors, differing=differing,
-            may_decide=request.user.has_perm("registry.change_duplicategroup") and group.status == GroupStatus.OPEN,
+            may_decide=request.user.has_perm("registry.change_duplicategroup") and group.status == GroupStatus.OPEN
+            and duplicates.pending_merge(group) is None,
+            may_reopen=request.user.has_perm("registry.change_duplicategroup") and group.status == GroupStatus.DISMISSED,
+            owner_merge=group.rule in duplicates.OWNER_LEVEL_RULES,
             change_sets=list(ChangeSet.objects.filter(provenance__duplicate_group=group.pk).order_by("-pk")))
         return TemplateResponse(request, "admin/sor/duplicate_group.html", context)
 
@@ -164,6 +171,10 @@ class DuplicateGroupAdmin(admin.ModelAdmin):
                 messages.success(request, gettext("Gruppen er markeret 'ikke en dublet' og kommer ikke igen, før en "
                                                   "sammenlignet værdi ændres."))
                 return HttpResponseRedirect(reverse("admin:registry_duplicategroup_changelist"))
+            if verb == "reopen":
+                duplicates.reopen(actor=request.user, group=object_id)
+                messages.success(request, gettext("Gruppen er åben igen."))
+                return HttpResponseRedirect(page)
             if verb == "merge":
                 if not request.user.has_perm("registry.change_duplicategroup"):
                     raise DomainError(gettext("Kun en SOR-administrator kan lægge dubletter sammen."))
@@ -259,14 +270,16 @@ def _chart(runs, labels) -> dict:
         points = " ".join(f"{round(j * step, 1)},{round(height - run.counts.get(rule, 0) / top * (height - 10), 1)}"
                           for j, run in enumerate(runs))
         lines.append({"rule": rule, "label": labels.get(rule, rule), "points": points, "colour": colours[i % len(colours)],
-                      "last": runs[-1].counts.get(rule, 0)})
+                      "last": runs[-1].counts.get(rule, 0), "dots": [p.split(",") for p in points.split()]})
     return {"lines": lines, "width": width, "height": height, "top": top, "first": runs[0].started_at,
             "last": runs[-1].started_at, "runs": len(runs)}
 
 
 @admin.register(Finding)
 class FindingAdmin(admin.ModelAdmin):
-    list_display = ("severity", "rule_label", "unit_link", "message", "first_seen_at", "resolved_at", "case_link")
+    list_display = ("severity", "rule_label", "unit_link", "message", "first_seen_at", "case_link")
+    fields = ("rule_label", "severity", "unit_link", "value", "message", "first_seen_at", "resolved_at", "case_link")
+    readonly_fields = fields
     list_filter = (OpenFilter, "severity", FindingRuleFilter, "unit__region")
     search_fields = ("message", "=unit__sor_id", "unit__name")
     list_select_related = ("unit", "case")
@@ -299,11 +312,13 @@ class FindingAdmin(admin.ModelAdmin):
         made = []
         try:
             for finding in queryset[:200]:
-                made.append(finding_case(actor=request.user, finding=finding).reference)
+                made.append(finding_case(actor=request.user, finding=finding))
         except DomainError as error:
             messages.error(request, str(error))
         if made:
-            messages.success(request, gettext("Sager: %(refs)s") % {"refs": ", ".join(made)})
+            links = format_html_join(", ", '<a href="{}">{}</a>', [
+                (reverse("admin:registry_case_change", args=[c.pk]), c.reference) for c in made])
+            messages.success(request, format_html("{} {}", gettext("Sager:"), links))
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -86,3 +86,23 @@ def test_findings_page_lists_open_findings_with_a_chart_per_rule_and_makes_cases
     client.post("/admin/registry/finding/", {"action": "make_cases", "_selected_action": [str(finding.pk)]})
     finding.refresh_from_db()
     assert finding.case is not None and finding.case.source == "data_quality"
+
+
+def test_the_admin_index_shows_open_duplicates_and_findings(client, group, sor_admin):
+    client.force_login(sor_admin)
+    page = _doc(client.get("/admin/"))
+    assert page.xpath('string(//*[@id="sor-quality-duplicates"])') == "1"
+    assert page.xpath('//*[@id="sor-quality"]//a[contains(@href, "/admin/registry/locationnumber/addressability/")]')
+
+
+def test_a_dismissed_group_can_be_reopened_and_a_group_with_a_pending_merge_offers_no_second(client, group, sor_admin):
+    g, a, _b = group
+    client.force_login(sor_admin)
+    client.post(f"/admin/registry/duplicategroup/{g.pk}/do/dismiss/", {"reason": "fejl"})
+    client.post(f"/admin/registry/duplicategroup/{g.pk}/do/reopen/")
+    assert DuplicateGroup.objects.get(pk=g.pk).status == "open"
+    client.post(f"/admin/registry/duplicategroup/{g.pk}/do/merge/", {"survivor": str(a["ie"].pk)})
+    page = _doc(client.get(f"/admin/registry/duplicategroup/{g.pk}/change/"))
+    assert not page.xpath('//*[@id="sor-duplicate-merge"]') and page.xpath('//*[@id="sor-duplicate-pending"]')
+    client.post(f"/admin/registry/duplicategroup/{g.pk}/do/merge/", {"survivor": str(a["ie"].pk)})
+    assert ChangeSet.objects.filter(provenance__duplicate_group=g.pk).count() == 1

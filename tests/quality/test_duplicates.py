@@ -255,3 +255,12 @@ def test_the_name_similarity_is_pg_trgm_on_the_normalised_names():
                                                ("hvidovre hjorte apotek", "hvidovre apotek"),
                                                ("tandklinik nord", "fysioterapi syd")])
     assert same == 1.0 and 0.6 <= near < 1.0 and far < 0.3
+
+
+def test_a_group_about_units_is_not_merged_as_owners(planted, personas):
+    from registry.errors import ValidationFailed
+
+    duplicates.run()
+    (legacy,) = _open("legacy_99")
+    with pytest.raises(ValidationFailed, match="Denne regel gælder enhederne selv"):
+        duplicates.merge_draft(actor=personas["sor-admin"], group=legacy, survivor=planted["a"]["ie"].pk)
