@@ -28,6 +28,7 @@ from registry.models import (
 from registry.quality import duplicates
 from registry.selectors import ancestors_of, unit_effective_values
 
+from .base import ReadOnlyAdminMixin
 from .changesets import _messages_of
 
 
@@ -74,7 +75,7 @@ class RuleFilter(admin.SimpleListFilter):
 
 
 @admin.register(DuplicateGroup)
-class DuplicateGroupAdmin(admin.ModelAdmin):
+class DuplicateGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("score", "rule_label", "units_list", "status", "last_run")
     list_display_links = ("units_list",)
     list_filter = (StatusFilter, RuleFilter)
@@ -90,14 +91,6 @@ class DuplicateGroupAdmin(admin.ModelAdmin):
         names = dict(Unit.objects.filter(pk__in=obj.unit_ids).values_list("sor_id", "name"))
         return ", ".join(f"{names.get(pk, '?')} ({pk})" for pk in obj.unit_ids)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -199,7 +192,7 @@ class DuplicateGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(DuplicateRun)
-class DuplicateRunAdmin(admin.ModelAdmin):
+class DuplicateRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("started_at", "trigger", "status", "counts_text", "finished_at", "error")
     readonly_fields = [f.name for f in DuplicateRun._meta.fields]
 
@@ -207,14 +200,6 @@ class DuplicateRunAdmin(admin.ModelAdmin):
     def counts_text(self, obj):
         return format_html("{}", ", ".join(f"{duplicates.RULE_LABELS.get(k, k)}: {v}" for k, v in obj.counts.items()))
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # -- data-quality findings ------------------------------------------------------------------------------
@@ -276,7 +261,7 @@ def _chart(runs, labels) -> dict:
 
 
 @admin.register(Finding)
-class FindingAdmin(admin.ModelAdmin):
+class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("severity", "rule_label", "unit_link", "message", "first_seen_at", "case_link")
     fields = ("rule_label", "severity", "unit_link", "value", "message", "first_seen_at", "resolved_at", "case_link")
     readonly_fields = fields
@@ -328,14 +313,6 @@ class FindingAdmin(admin.ModelAdmin):
             actions.pop("make_cases", None)
         return actions
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [path("run/", self.admin_site.admin_view(self.run_view), name="registry_finding_run")] + super().get_urls()

@@ -23,6 +23,8 @@ from registry.errors import DomainError, ValidationFailed
 from registry.models import FollowUpReminder, OutgoingMail, SorResponsible, Unit
 from registry.selfservice.services import responsible_set
 
+from .base import ReadOnlyAdminMixin
+
 
 def _due_sql():
     # The round's due date: months after the last confirmation (or the naming), in Danish time.
@@ -186,7 +188,7 @@ class _FormRefused(Exception):
 
 
 @admin.register(OutgoingMail)
-class OutgoingMailAdmin(admin.ModelAdmin):
+class OutgoingMailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """One-time links and reminders sent by the system: whom, when, whether sent. The text is
     not shown: it holds a live one-time link."""
 
@@ -196,14 +198,6 @@ class OutgoingMailAdmin(admin.ModelAdmin):
     fields = ("created_at", "purpose", "recipients", "subject", "status", "sent_at", "error", "message_id")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def owners_without_responsible():
