@@ -21,3 +21,11 @@ class ExportsConfig(AppConfig):
         @register_activator("registry.change_sets", own_transactions=True)
         def activate_change_sets(day, *, log, parent):
             return apply_due(day, log=log, parent=parent)
+
+        # Last: the change-log events of what comes into force today without an edit (a planned
+        # unit starts, a closure or a location number's dates take effect), in its own transaction.
+        @register_activator("registry.took_effect")
+        def activate_took_effect(day, *, log):
+            from registry.services.took_effect import record_took_effect
+
+            return record_took_effect(day, log=log)

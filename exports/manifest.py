@@ -2,6 +2,7 @@
 form the publication gate compares without re-parsing XML.
 
     {"version": 2, "snapshot_date": "2026-11-25", "changelog_position": <last event seq in the snapshot>,
+     "builder_version": "<exports.BUILDER_VERSION>",
      "units": {"<sor_id>": [<parent sor_id or null>, "planned" | "active" | "closing" | "closed"], ...},
      "gln": {"<active location number>": <sor_id of the unit that owns it>, ...},
      "files": {"<published file name>": <size in bytes>, ...},

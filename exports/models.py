@@ -72,6 +72,8 @@ class ExportRun(models.Model):
     # The change log's last sequence number inside the build's snapshot: the file shows the register
     # with exactly the events up to and including this one.
     changelog_position = models.BigIntegerField(_("ændringslog-position"), null=True, blank=True)
+    # exports.BUILDER_VERSION of the code that built the files.
+    builder_version = models.CharField(_("dannet med version"), max_length=20, blank=True)
     diff = models.JSONField(_("forskel fra sidste publicering"), null=True, blank=True)
     log = models.TextField(_("log"), blank=True)
     error = models.TextField(_("fejl"), blank=True)

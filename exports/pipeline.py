@@ -39,7 +39,7 @@ from registry.errors import DomainError, NotAllowed
 from registry.permissions import is_system
 from registry.selectors import changelog_position
 
-from . import activation, faults, gate, locks, parallel, publish, validate
+from . import BUILDER_VERSION, activation, faults, gate, locks, parallel, publish, validate
 from .formats import get_format
 from .manifest import build_manifest
 from .models import ExportRun
@@ -347,7 +347,7 @@ def _chain(run: ExportRun, heartbeat: _Heartbeat) -> None:
         run.files = publish.seal(files_dir)
         run.counts["units"] = len(manifest["units"])
         log(_("Filerne er kontrolleret: %(names)s.") % {"names": ", ".join(sorted(run.files))})
-        log.flush("counts", "files", "changelog_position")
+        log.flush("counts", "files", "changelog_position", "builder_version")
 
         _set_step(run, log, "gate")
         current = publish.latest_dir()
@@ -396,8 +396,10 @@ def _build(run: ExportRun, staging: Path, day: dt.date, formats: list[str], log:
     created_at = timezone.now()  # one creation time for every file of the run
     with snapshot() as shared:
         run.changelog_position = changelog_position()
+        run.builder_version = BUILDER_VERSION
         manifest = build_manifest(day)
         manifest["changelog_position"] = run.changelog_position
+        manifest["builder_version"] = BUILDER_VERSION
 
         def take(identifier, result):
             for name, path in result["files"].items():

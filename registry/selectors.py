@@ -43,15 +43,16 @@ def default_region(user):
     return scope or None
 
 
-def unit_search_q(term: str) -> Q:
-    """Search by SOR-ID, name, ydernummer, GLN, CVR or SHAK, picking the index the term can use."""
+def unit_search_q(term: str, *, with_gln: bool = True) -> Q:
+    """Search by SOR-ID, name, ydernummer, GLN, CVR or SHAK, picking the index the term can use
+    (`with_gln=False`: not by GLN, for rows without the location-number relation: history)."""
     term = term.strip()
     digits = term.replace(" ", "")
     if ids.is_digits(digits):
         q = Q(provider_number=digits) | Q(cvr=digits) | Q(shak=digits) | Q(p_number=digits)
         if len(digits) <= 6:
             q |= Q(provider_number=digits.zfill(6))
-        if len(digits) == 13:
+        if len(digits) == 13 and with_gln:
             q |= Q(location_numbers__gln=digits)
         if len(digits) >= 11:
             q |= Q(sor_id=int(digits))

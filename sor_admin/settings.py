@@ -40,12 +40,16 @@ INSTALLED_APPS = [
     "simple_history",
     "import_export",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here, no CDN
     "registry",
     "exports",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sor_api.middleware.ApiConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "sor_admin.middleware.StaffLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -166,6 +170,34 @@ EXPORT_RUN_HEARTBEAT_SECONDS = env_float("SOR_EXPORT_HEARTBEAT_SECONDS", 15)
 EXPORT_RUN_MAX_ATTEMPTS = env_int("SOR_EXPORT_MAX_ATTEMPTS", 3)
 # Formats of a run built at once, each in its own process reading the run's snapshot (1: in line).
 EXPORT_BUILD_JOBS = env_int("SOR_EXPORT_JOBS", 2)
+
+# The read API (/api/v1/) and FHIR façade (/fhir/): anonymous and read-only, limited per client
+# address (SOR_CLIENT_IP_HEADER behind a proxy) to SOR_API_RATE requests per window, on Redis.
+SOR_API_RATE = env_int("SOR_API_RATE", 1200)
+SOR_API_RATE_WINDOW = env_int("SOR_API_RATE_WINDOW", 60)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": ["sor_api.throttling.ClientRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "sor_api.exceptions.handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SOR read API",
+    "DESCRIPTION": "Sundhedsvæsenets Organisationsregister: units, location numbers, code lists, the change feed, "
+                   "SHAK↔SOR mapping and what was published on a date. Anonymous, read-only. SOR-IDs are strings.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/(api/v1|fhir)",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
+    "COMPONENT_SPLIT_REQUEST": False,
+}
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:63799/0")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)

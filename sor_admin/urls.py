@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from sor_api.urls import fhir_urlpatterns
+
 urlpatterns = [
     # The public side starts with the published files (a public register browser comes later).
     path("", RedirectView.as_view(pattern_name="filer:index", permanent=False)),
@@ -10,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("filer/", include("exports.urls_publish")),
     path("selvbetjening/", include("sor_public.urls")),
+    path("api/v1/", include("sor_api.urls")),
+    path("fhir/", include((fhir_urlpatterns, "fhir"))),
 ]
 
 # A refusal in the admin's own look, in Danish, saying what the user's role may do.

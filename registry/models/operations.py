@@ -88,6 +88,8 @@ class EventKind(models.TextChoices):
     CLOSED = "closed", _("lukket")
     REOPENED = "reopened", _("genåbnet")
     EFFECTIVE_CHANGED = "effective_changed", _("nedarvede værdier ændret")
+    # Written by the nightly run when a dated change comes into force without an edit that day.
+    TOOK_EFFECT = "took_effect", _("trådt i kraft")
     LOCATION_NUMBER_ASSIGNED = "location_number_assigned", _("lokationsnummer tildelt")
     LOCATION_NUMBER_MOVED = "location_number_moved", _("lokationsnummer flyttet")
     LOCATION_NUMBER_CLOSED = "location_number_closed", _("lokationsnummer lukket")
@@ -131,6 +133,8 @@ class ChangeEvent(models.Model):
             models.Index(fields=["unit_id", "seq"], name="event_unit_seq"),
             models.Index(fields=["model", "object_id", "seq"], name="event_object_seq"),
             models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="event_unsequenced"),
+            # The read API's modified_since: the first position at or after a time.
+            models.Index(fields=["sequenced_at"], name="event_sequenced_at"),
         ]
 
     def __str__(self):

@@ -1,0 +1,169 @@
+"""Which register is read: the rows of units, location numbers and their EDI message types under
+a `View`.
+
+- `View.now()`: the rows as they are, routed today.
+- `View.valid_on(day)`: valid on `day` as the register knows it now: for each unit the version
+  whose validity period holds the day (`selectors.unit_version_on`'s rule: the latest FromDate on
+  or before the day, its most recent correction); location numbers as they are, routed that day.
+- `View.as_registered(day)`: what the register said at the end of `day` (Copenhagen time): the
+  last row recorded before midnight, routed on that day.
+- `View.at_position(seq, day)`: the register as a transaction that saw the change log up to
+  `seq` saw it (a published file's snapshot), routed on `day`. The change log numbers whole
+  transactions in commit order (ADR 0008), so a history row belongs to the snapshot exactly when
+  its operation's events are numbered at or below `seq` (ADR 0017).
+
+Rows of the history views are historical records; they carry every attribute the inheritance
+resolver and the documents read (`parent_id`, addresses, `location_mode`, dates, code ids).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from ..models import ChangeEvent, LocationNumber, LocationNumberMessageType, Unit
+
+
+@dataclass(frozen=True)
+class View:
+    day: dt.date
+    versions: bool = False
+    cutoff: dt.datetime | None = None
+    position: int | None = None
+
+    @classmethod
+    def now(cls) -> View:
+        return cls(day=timezone.localdate())
+
+    @classmethod
+    def valid_on(cls, day: dt.date) -> View:
+        return cls(day=day, versions=True)
+
+    @classmethod
+    def as_registered(cls, day: dt.date) -> View:
+        midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min)
+        return cls(day=day, cutoff=timezone.make_aware(midnight))
+
+    @classmethod
+    def at_position(cls, position: int, day: dt.date) -> View:
+        return cls(day=day, position=position)
+
+    @property
+    def historical(self) -> bool:
+        return self.cutoff is not None or self.position is not None
+
+    @property
+    def current_rows(self) -> bool:
+        return not self.historical and not self.versions
+
+    def describe(self) -> dict:
+        if self.position is not None:
+            return {"mode": "published", "date": self.day, "changelog_position": self.position}
+        if self.cutoff is not None:
+            return {"mode": "as_registered", "date": self.day}
+        if self.versions:
+            return {"mode": "valid_on", "date": self.day}
+        return {"mode": "now", "date": self.day}
+
+
+def _recorded(history_qs, view: View):
+    """History rows recorded in the view (before its cutoff, or in its snapshot)."""
+    if view.cutoff is not None:
+        return history_qs.filter(history_date__lt=view.cutoff)
+    committed = ChangeEvent.objects.filter(operation_id=OuterRef("operation_id"), seq__isnull=False,
+                                           seq__lte=view.position)
+    return history_qs.filter(Exists(committed))
+
+
+def _latest(history_qs, key: str, view: View) -> list:
+    rows = (_recorded(history_qs, view).order_by(key, "-history_date", "-history_id").distinct(key))
+    return [row for row in rows if row.history_type != "-"]
+
+
+def units(ids, view: View) -> dict:
+    """sor_id -> the unit's row in the view (missing: the unit does not exist there)."""
+    ids = [int(i) for i in set(ids)]
+    if not ids:
+        return {}
+    if view.current_rows:
+        return {u.sor_id: u for u in Unit.objects.filter(sor_id__in=ids)}
+    history = Unit.history.model.objects.filter(sor_id__in=ids)
+    if view.historical:
+        return {row.sor_id: row for row in _latest(history, "sor_id", view)}
+    rows = (history.filter(from_date__lte=view.day)
+            .order_by("sor_id", "-from_date", "-history_date", "-history_id").distinct("sor_id"))
+    return {row.sor_id: row for row in rows}
+
+
+def with_ancestors(found: dict, view: View) -> dict:
+    """`found` and every unit above its units, in the view (walking `parent_id`, one query per
+    level; for current rows the stored ancestor lists, one query)."""
+    found = dict(found)
+    if view.current_rows:
+        above = {a for u in found.values() for a in u.ancestors} - set(found)
+        if above:
+            found.update(units(above, view))
+        return found
+    missing = {u.parent_id for u in found.values() if u.parent_id and u.parent_id not in found}
+    while missing:
+        more = units(missing, view)
+        if view.versions:
+            # An ancestor with no version that early (data older than its history): its row now.
+            lacking = missing - set(more)
+            if lacking:
+                more.update(units(lacking, View.now()))
+        found.update(more)
+        missing = {u.parent_id for u in more.values() if u.parent_id and u.parent_id not in found}
+    return found
+
+
+def location_numbers(unit_ids, view: View) -> dict:
+    """unit sor_id -> its location-number rows in the view."""
+    unit_ids = list(set(unit_ids))
+    out = defaultdict(list)
+    if not unit_ids:
+        return out
+    if not view.historical:
+        rows = LocationNumber.objects.filter(unit_id__in=unit_ids)
+    else:
+        history = LocationNumber.history.model.objects
+        ever = history.filter(unit_id__in=unit_ids).values("id")
+        rows = [r for r in _latest(history.filter(id__in=ever), "id", view) if r.unit_id in set(unit_ids)]
+    for row in rows:
+        out[row.unit_id].append(row)
+    return out
+
+
+def message_types(ln_ids, view: View) -> dict:
+    """location number id -> its EDI message type ids in the view."""
+    ln_ids = list(set(ln_ids))
+    out = defaultdict(list)
+    if not ln_ids:
+        return out
+    if not view.historical:
+        rows = LocationNumberMessageType.objects.filter(location_number_id__in=ln_ids).order_by("message_type_id")
+    else:
+        history = LocationNumberMessageType.history.model.objects.filter(location_number_id__in=ln_ids)
+        rows = sorted(_latest(history, "id", view), key=lambda r: r.message_type_id)
+    for row in rows:
+        out[row.location_number_id].append(row.message_type_id)
+    return out
+
+
+def subtree_ids(root_id: int, view: View) -> list[int]:
+    """The SOR-IDs below `root_id` in the view (not the root), by parent links."""
+    if view.current_rows or view.versions:
+        # Valid on a day as known now: the tree as it is (moves are dated by the change log).
+        return list(Unit.objects.filter(ancestors__contains=[root_id]).order_by("sor_id").values_list("sor_id", flat=True))
+    found, frontier = [], {root_id}
+    history = Unit.history.model.objects
+    while frontier:
+        ever = history.filter(parent_id__in=frontier).values("sor_id")
+        rows = _latest(history.filter(sor_id__in=ever), "sor_id", view)
+        frontier = {r.sor_id for r in rows if r.parent_id in frontier} - set(found)
+        found.extend(frontier)
+    return sorted(found)
