@@ -44,11 +44,10 @@ DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
 
 
-def _field_name(entity: str, attname: str) -> str:
-    if entity == EventEntity.UNIT and "." in attname:
+def _field_name(kind: str, attname: str) -> str:
+    if kind == EventKind.EFFECTIVE_CHANGED:  # an effective (inherited) value: "<block>[.<field>]"
         block, _sep, rest = attname.partition(".")
-        if block in BLOCK_NAMES:  # an effective (inherited) value
-            return f"effective.{BLOCK_NAMES[block]}" + (f".{rest}" if rest else "")
+        return f"effective.{BLOCK_NAMES.get(block, block)}" + (f".{rest}" if rest else "")
     return API_FIELD.get(attname, attname)
 
 
@@ -101,7 +100,7 @@ def _item(e: ChangeEvent, codes: CodeCache, glns: dict, successors: dict) -> dic
             old, new = _code_value(entity_model, attname, old, codes), _code_value(entity_model, attname, new, codes)
         else:
             old, new = api_value(attname, old), api_value(attname, new)
-        fields[_field_name(e.entity, attname)] = {"old": old, "new": new}
+        fields[_field_name(e.kind, attname)] = {"old": old, "new": new}
     if e.entity == EventEntity.LOCATION_NUMBER:
         item["location_number"] = glns.get(int(e.object_id)) or (e.changes.get("gln") or [None, None])[-1]
     elif e.entity == EventEntity.MESSAGE_TYPE_LINK:
