@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 
-SECTIONS = ["admin", "exports", "sheets", "chain", "changesets", "cases", "quality"]
+SECTIONS = ["admin", "exports", "sheets", "chain", "changesets", "cases", "quality", "api"]
 
 
 def main(argv=None):

@@ -203,7 +203,6 @@ class LocationNumberDetail(ReadView):
         from registry import identifiers as ids
         from registry.inheritance import location_number_valid_on
         from registry.read.state import message_types
-        from registry.selectors import owner_tree
 
         if not (ids.is_digits(gln) and len(gln) == 13):
             raise BadParameter(f"gln: {gln!r} is not a location number (13 digits).")
@@ -216,20 +215,33 @@ class LocationNumberDetail(ReadView):
         current = next((r for r in reversed(rows) if location_number_valid_on(r, view.day)), None)
         routed = []
         if current is not None:
-            holder = Unit.objects.get(pk=current.unit_id)
-            units, resolver = owner_tree([holder.owner_id], view.day)
-            for unit in units:
-                if unit.to_date is not None and unit.to_date < view.day:
-                    continue  # a closed unit receives nothing
-                resolved = resolver.location_number(unit)
-                if resolved.value is not None and resolved.value.pk == current.pk:
-                    routed.append(str(unit.sor_id))
+            routed = [str(i) for i in routed_to(current, view.day)]
         return Response({
             "gln": gln,
             "current": docs.location_number(current, mts) if current else None,
             "routed_to": routed,
             "rows": [docs.location_number(r, mts) for r in rows],
         })
+
+
+def routed_to(ln, day) -> list[int]:
+    """SOR-IDs of the open units whose messages go to `ln` on `day`: its holder's subtree only."""
+    from collections import defaultdict
+
+    from django.db.models import Q
+
+    from registry.inheritance import Resolver
+
+    holder = Unit.objects.get(pk=ln.unit_id)
+    below = list(Unit.objects.filter(Q(pk=holder.pk) | Q(ancestors__contains=[holder.pk])).exclude(to_date__lt=day))
+    units = {u.sor_id: u for u in below}
+    units.update({u.sor_id: u for u in Unit.objects.filter(sor_id__in=holder.ancestors)})
+    lns = defaultdict(list)
+    for row in LocationNumber.objects.filter(unit_id__in=[u.sor_id for u in below]).order_by():
+        lns[row.unit_id].append(row)
+    resolver = Resolver(units, lns, day)
+    return sorted(u.sor_id for u in below
+                  if (r := resolver.location_number(u)).value is not None and r.value.pk == ln.pk)
 
 
 class Codes(ReadView):

@@ -12,7 +12,7 @@ import pytest
 
 from exports import activation
 from registry.audit import audit_context
-from registry.models import ChangeEvent, EventKind, Operation, Region
+from registry.models import ChangeEvent, Operation, Region
 from registry.selectors import changelog_position
 from registry.services.location_numbers import location_number_close
 from registry.services.units import unit_close, unit_create, unit_update

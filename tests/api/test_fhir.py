@@ -57,8 +57,9 @@ def test_search_by_identifier_finds_the_unit_for_each_system_as_a_searchset_bund
 
 
 def test_a_closed_unit_is_inactive_and_errors_are_operation_outcomes(api, tree):
-    from registry.services.units import unit_close
     import datetime as dt
+
+    from registry.services.units import unit_close
 
     unit_close(**CMD, unit=tree["leaf"].pk, to_date=dt.date(2024, 12, 31))
     leaf = fhir_get(api, f"/fhir/Organization/{tree['leaf'].pk}")

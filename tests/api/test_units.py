@@ -89,7 +89,7 @@ def test_valid_on_shows_the_version_valid_that_day_before_and_after_a_dated_chan
     after = get_json(api, f"/api/v1/units/{oe}/?valid_on=2025-01-01")
     assert after["name"] == "Lægehuset ved Åen" and after["view"] == {"mode": "valid_on", "date": "2025-01-01"}
     assert get_json(api, f"/api/v1/units/{oe}/")["name"] == "Lægehuset ved Åen"
-    listed = get_json(api, f"/api/v1/units/?valid_on=2024-06-01&search=019062")["results"]
+    listed = get_json(api, "/api/v1/units/?valid_on=2024-06-01&search=019062")["results"]
     assert [u["name"] for u in listed] == ["Lægerne Østergade ydernummer"]
 
 
