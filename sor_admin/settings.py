@@ -73,7 +73,7 @@ TEMPLATES = [
         "APP_DIRS": True,
         "OPTIONS": {
             # sor_admin's app config stands in for django.contrib.admin, so its tags are named here.
-            "libraries": {"sor_list": "sor_admin.templatetags.sor_list"},
+            "libraries": {"sor_list": "sor_admin.templatetags.sor_list", "sor_public": "sor_public.templatetags.sor_public"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",

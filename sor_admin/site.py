@@ -35,8 +35,8 @@ class SorAdminSite(admin.AdminSite):
     site_title = _("SOR")
     index_title = _("Sundhedsvæsenets Organisationsregister")
     index_template = "admin/sor/index.html"
-    # "SE SIDE" opens what the public sees: the published files (later the public browser).
-    site_url = "/filer/"
+    # "SE SIDE" opens what the public sees: the public register browser.
+    site_url = "/sor/"
 
     def __init__(self, name="admin"):
         super().__init__(name)

@@ -5,8 +5,9 @@ from django.views.generic import RedirectView
 from sor_api.urls import fhir_urlpatterns
 
 urlpatterns = [
-    # The public side starts with the published files (a public register browser comes later).
-    path("", RedirectView.as_view(pattern_name="filer:index", permanent=False)),
+    # The public side starts with the register browser.
+    path("", RedirectView.as_view(pattern_name="sor:search", permanent=False)),
+    path("sor/", include("sor_public.urls_browser")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/sor-import/", include("exports.urls_import")),
     path("admin/", admin.site.urls),

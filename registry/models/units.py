@@ -179,6 +179,11 @@ class Unit(PostalAddressFields, VisitingAddressFields, ActivityAddressFields):
             models.Index(fields=["level", "sor_id"], name="unit_level_sorid"),
             models.Index(fields=["region", "sor_id"], name="unit_region_sorid"),
             GinIndex(fields=["ancestors"], name="unit_ancestors_gin"),
+            # The public browser's search by post code and town (`registry.read.listing.place_q`).
+            models.Index(fields=["postal_post_code"], name="unit_postal_post_code"),
+            models.Index(fields=["visiting_post_code"], name="unit_visiting_post_code"),
+            models.Index(Upper("postal_district_name"), name="unit_postal_town"),
+            models.Index(Upper("visiting_district_name"), name="unit_visiting_town"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -193,3 +198,9 @@ class Unit(PostalAddressFields, VisitingAddressFields, ActivityAddressFields):
 
     def __str__(self):
         return f"{self.name} ({self.sor_id})"
+
+    def get_absolute_url(self):
+        """The unit's page in the public browser (the admin's "Vis på websted")."""
+        from django.urls import reverse
+
+        return reverse("sor:unit", args=[self.sor_id])

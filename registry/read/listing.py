@@ -24,6 +24,9 @@ class Filters:
     owner: int | None = None
     status: str | None = None
     modified_since: dt.datetime | None = None
+    owner_type: str | None = None  # owner type code (of the unit's owner)
+    open: bool | None = None  # True: not closed on the view's day; False: closed
+    places: bool = False  # the search also matches a post code or town of the unit's own address
 
 
 class UnknownCode(ValueError):
@@ -47,7 +50,8 @@ def filter_q(filters: Filters, view: View, codes: CodeCache) -> Q:
     """The filters as one Q on units (or on historical unit rows: the same columns)."""
     q = Q()
     if filters.search:
-        q &= unit_search_q(filters.search, with_gln=not view.historical)
+        found = unit_search_q(filters.search, with_gln=not view.historical)
+        q &= (found | place_q(filters.search)) if filters.places else found
     if filters.level:
         q &= Q(level=filters.level)
     if filters.type:
@@ -56,6 +60,12 @@ def filter_q(filters: Filters, view: View, codes: CodeCache) -> Q:
         q &= Q(region_id=_code_pk(codes, "Region", filters.region, "region"))
     if filters.owner:
         q &= Q(owner_id=filters.owner)
+    if filters.owner_type:
+        pk = _code_pk(codes, "OwnerType", filters.owner_type, "owner_type")
+        q &= Q(owner_id__in=Unit.objects.filter(level="IE", owner_type_id=pk).values("sor_id"))
+    if filters.open is not None:
+        closed = status_q(UnitStatus.CLOSED, view.day)
+        q &= ~closed if filters.open else closed
     if filters.status:
         q &= status_q(filters.status, view.day)
     elif view.versions:
@@ -67,6 +77,30 @@ def filter_q(filters: Filters, view: View, codes: CodeCache) -> Q:
             return Q(pk__in=[])
         q &= Q(sor_id__in=ChangeEvent.objects.filter(seq__gte=first, unit_id__isnull=False).values("unit_id"))
     return q
+
+
+def place_q(term: str) -> Q:
+    """A post code (4 digits) or a town (the district name, whole) of the unit's own postal or
+    visiting address: a unit without an address of its own is found through the unit it inherits
+    it from (the public browser lists that unit)."""
+    term = term.strip()
+    if len(term) == 4 and term.isascii() and term.isdigit():
+        return Q(postal_present=True, postal_post_code=term) | Q(visiting_present=True, visiting_post_code=term)
+    if term and not any(c.isdigit() for c in term):
+        return (Q(postal_present=True, postal_district_name__iexact=term)
+                | Q(visiting_present=True, visiting_district_name__iexact=term))
+    return Q(pk__in=[])
+
+
+def search(filters: Filters, view: View, *, offset: int = 0, limit: int = 50) -> tuple[list[int], int]:
+    """(SOR-IDs of one page ordered by name, the number of matches): the public browser's search."""
+    q = filter_q(filters, view, CodeCache())
+    rows = Unit.objects.filter(q)
+    if filters.search:
+        rows = rows.distinct()
+    total = rows.count()
+    ids = list(rows.order_by("name", "sor_id").values_list("sor_id", flat=True)[offset:offset + limit])
+    return ids, total
 
 
 def page_ids(filters: Filters, view: View, *, after: int = 0, limit: int = 100) -> tuple[list[int], bool]:
