@@ -25,6 +25,11 @@ help:
 
 venv: .venv/.installed
 
+# The browser tests' page tools (axe-core), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 system-deps:
 	@$(DEV) system-deps $(if $(BROWSER),--browser,)
 
@@ -57,7 +62,7 @@ lint: venv
 	$(PY) -m ruff check .
 
 test: BROWSER=1
-test: setup
+test: setup node_modules/.installed
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run -v 1
 	$(PY) -m pytest --create-db $(PYTEST_ARGS)

@@ -45,7 +45,10 @@ apt_install() {
 system_deps() {
   local pkgs=(redis-server gettext dovecot-imapd)
   [ -x "$PGBIN/initdb" ] || pkgs+=(postgresql)
-  [ "${1:-}" = "--browser" ] && pkgs+=(chromium)
+  if [ "${1:-}" = "--browser" ]; then
+    pkgs+=(chromium)
+    command -v npm >/dev/null || pkgs+=(npm)  # axe-core for the accessibility check (package.json)
+  fi
   apt_install "${pkgs[@]}"
   PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 }

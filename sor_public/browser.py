@@ -202,31 +202,48 @@ def _address_lines(block) -> list[str]:
 KIND_LABELS = {k.value: k.label for k in EventKind}
 
 
-def _field_label(api_name: str) -> str:
-    """A Danish label for a feed field name (postal_address.street_name → "postadresse: vejnavn")."""
-    from registry.read.documents import API_FIELD
-
-    attname = {v: k for k, v in API_FIELD.items()}.get(api_name, api_name)
-    effective = api_name.startswith("effective.")
-    if effective:
-        rest = api_name.removeprefix("effective.")
-        block, _sep, field = rest.partition(".")
-        block_label = {"postal_address": _("postadresse"), "visiting_address": _("besøgsadresse"),
-                       "activity_address": _("aktivitetsadresse"), "virtual_addresses": _("elektroniske adresser"),
-                       "location_number": _("lokationsnummer")}.get(block, block)
-        field_label = {"source": _("arvet fra")}.get(field) or (ADDRESS_LABELS.get(field) or field)
-        return _("nedarvet %(block)s") % {"block": block_label} + (f": {field_label}" if field else "")
+def _model_label(api_name: str) -> str:
+    """The Danish label of a unit or location-number field by its API name (valid_to → "gældende til og med")."""
     from django.core.exceptions import FieldDoesNotExist
 
     from registry.models import LocationNumber
+    from registry.read.documents import API_FIELD
 
-    name = attname.removesuffix("_id")
+    attname = {v: k for k, v in API_FIELD.items()}.get(api_name, api_name)
     for model in (Unit, LocationNumber):
         try:
-            return str(model._meta.get_field(name).verbose_name)
+            return str(model._meta.get_field(attname.removesuffix("_id")).verbose_name)
         except FieldDoesNotExist:
             continue
     return api_name
+
+
+def _field_label(api_name: str) -> str:
+    """A Danish label for a change-feed field name ("postal_address.street_name" → "postadresse:
+    vejnavn", "effective.location_number" → "nedarvet lokationsnummer")."""
+    if not api_name.startswith("effective."):
+        return _model_label(api_name)
+    block, _sep, field = api_name.removeprefix("effective.").partition(".")
+    block_label = {"postal_address": _("postadresse"), "visiting_address": _("besøgsadresse"),
+                   "activity_address": _("aktivitetsadresse"), "virtual_addresses": _("elektroniske adresser"),
+                   "location_number": _("lokationsnummer")}.get(block, block)
+    label = _("nedarvet %(block)s") % {"block": block_label}
+    if not field:
+        return label
+    if field == "source":
+        return f"{label}: {_('arvet fra')}"
+    if block == "location_number":
+        return f"{label}: {_model_label(field)}"
+    return f"{label}: {ADDRESS_LABELS.get(field) or _model_label(field)}"
+
+
+def _shown(value):
+    """A logged value as the page shows it: nothing (empty text, no value) as a dash."""
+    if value in ("", None, []):
+        return None
+    if isinstance(value, bool):
+        return _("ja") if value else _("nej")
+    return value
 
 
 def history(sor_id: int) -> list[dict]:
@@ -237,5 +254,8 @@ def history(sor_id: int) -> list[dict]:
     for item, event in zip(feed.items(events), events, strict=True):
         out.append({"when": timezone.localtime(event.sequenced_at) if event.sequenced_at else None,
                     "kind": KIND_LABELS.get(item["kind"], item["kind"]), "location_number": item.get("location_number"),
-                    "fields": [(_field_label(name), change["old"], change["new"]) for name, change in item["fields"].items()]})
+                    # A created row lists every value it was created with: the page above shows them.
+                    "fields": [] if item["kind"] == EventKind.CREATED else
+                    [(_field_label(name), _shown(change["old"]), _shown(change["new"]))
+                     for name, change in item["fields"].items()]})
     return out

@@ -94,6 +94,14 @@ def _item(e: ChangeEvent, codes: CodeCache, glns: dict, successors: dict) -> dic
     for attname, (old, new) in e.changes.items():
         if attname in NOT_PUBLISHED:
             continue
+        if e.kind == EventKind.EFFECTIVE_CHANGED and attname.startswith("location_number."):
+            # An inherited number's attributes: codes by their code, dates by the documents' names.
+            inner = attname.removeprefix("location_number.")
+            if inner in CODE_FIELDS["locationnumber"]:
+                old = _code_value("locationnumber", inner, old, codes)
+                new = _code_value("locationnumber", inner, new, codes)
+            fields[f"effective.location_number.{API_FIELD.get(inner, inner)}"] = {"old": old, "new": new}
+            continue
         if e.entity == EventEntity.MESSAGE_TYPE_LINK and attname == "location_number_id":
             old, new = glns.get(old, old), glns.get(new, new)
         elif attname in CODE_FIELDS.get(entity_model, {}):
