@@ -29,7 +29,8 @@ from registry.models import ChangeEvent, EventKind, Level, OwnerType, Region, Un
 from registry.models.units import ADDRESS_FIELDS
 from registry.read import feed
 from registry.read.documents import Documents
-from registry.read.listing import Filters, UnknownCode, search as run_search
+from registry.read.listing import Filters, UnknownCode
+from registry.read.listing import search as run_search
 from registry.read.state import View
 from registry.status import UnitStatus
 

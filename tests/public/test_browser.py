@@ -10,7 +10,6 @@ from lxml import html
 from registry.models import OwnerType
 from registry.selfservice.services import responsible_set
 from registry.services.units import unit_close, unit_update
-from tests.api.conftest import tree  # noqa: F401  (the shared register fixture)
 from tests.factories import CMD, gln
 
 pytestmark = pytest.mark.django_db
