@@ -5,7 +5,7 @@ import importlib
 import os
 import sys
 
-SECTIONS = ["admin", "exports", "sheets", "chain", "changesets", "cases", "quality", "api"]
+SECTIONS = ["admin", "exports", "sheets", "chain", "changesets", "cases", "quality", "api", "browser"]
 
 
 def main(argv=None):

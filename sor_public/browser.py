@@ -238,6 +238,14 @@ def _field_label(api_name: str) -> str:
     return f"{label}: {ADDRESS_LABELS.get(field) or _model_label(field)}"
 
 
+def _listed(api_name: str) -> bool:
+    """An inherited location number is shown by its number and source; its attributes (system,
+    network operator, …) change with it and are on the number's own page in the API."""
+    if api_name.startswith("effective.location_number."):
+        return api_name == "effective.location_number.source"
+    return True
+
+
 def _shown(value):
     """A logged value as the page shows it: nothing (empty text, no value) as a dash."""
     if value in ("", None, []):
@@ -258,5 +266,5 @@ def history(sor_id: int) -> list[dict]:
                     # A created row lists every value it was created with: the page above shows them.
                     "fields": [] if item["kind"] == EventKind.CREATED else
                     [(_field_label(name), _shown(change["old"]), _shown(change["new"]))
-                     for name, change in item["fields"].items()]})
+                     for name, change in item["fields"].items() if _listed(name)]})
     return out
