@@ -53,7 +53,8 @@ def unit_search_q(term: str, *, with_gln: bool = True) -> Q:
         if len(digits) <= 6:
             q |= Q(provider_number=digits.zfill(6))
         if len(digits) == 13 and with_gln:
-            q |= Q(location_numbers__gln=digits)
+            # A subquery, not a join: no DISTINCT needed, and each branch keeps its own index.
+            q |= Q(sor_id__in=LocationNumber.objects.filter(gln=digits).values("unit_id"))
         if len(digits) >= 11:
             q |= Q(sor_id=int(digits))
         return q

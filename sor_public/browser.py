@@ -121,13 +121,16 @@ def search(request):
             docs = Documents(view).units(found)
             results = [docs[i] for i in found if i in docs]
     query = {k: v for k, v in {"q": q, "dato": day.isoformat() if day else "", **params}.items() if v}
-    pages = -(-total // PAGE)
+    from registry.read.listing import COUNT_CAP
+
+    capped = total > COUNT_CAP
+    pages = -(-min(total, COUNT_CAP) // PAGE)
     context = {
         "q": q, "day": day, "dato": request.GET.get("dato", ""), "params": params, "choices": choices,
         "errors": errors, "searched": searched, "results": [_row(d) for d in results], "total": total,
-        "page": page_no, "pages": pages,
+        "page": page_no, "pages": pages, "capped": capped, "cap": COUNT_CAP,
         "prev_url": f"?{urlencode({**query, 'side': page_no - 1})}" if page_no > 1 else None,
-        "next_url": f"?{urlencode({**query, 'side': page_no + 1})}" if page_no < pages else None,
+        "next_url": f"?{urlencode({**query, 'side': page_no + 1})}" if page_no < pages or (capped and results) else None,
         "date_query": f"?{urlencode({'dato': day.isoformat()})}" if day else "",
     }
     return render(request, "public/browser_search.html", context, status=400 if errors else 200)

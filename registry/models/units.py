@@ -179,6 +179,9 @@ class Unit(PostalAddressFields, VisitingAddressFields, ActivityAddressFields):
             models.Index(fields=["level", "sor_id"], name="unit_level_sorid"),
             models.Index(fields=["region", "sor_id"], name="unit_region_sorid"),
             GinIndex(fields=["ancestors"], name="unit_ancestors_gin"),
+            # Results in name order: a broad name match reads this index in order and stops after
+            # a page, instead of sorting every match.
+            models.Index(fields=["name", "sor_id"], name="unit_name_sorid"),
             # The public browser's search by post code and town (`registry.read.listing.place_q`).
             models.Index(fields=["postal_post_code"], name="unit_postal_post_code"),
             models.Index(fields=["visiting_post_code"], name="unit_visiting_post_code"),
