@@ -199,7 +199,7 @@ def change_feed(after: int = 0, limit: int = 1000, *, unit_id: int | None = None
 
     Numbers become visible in commit order without gaps (ADR 0008): a reader that asks again
     with the last number it saw never misses an event and never sees one twice."""
-    qs = ChangeEvent.objects.filter(seq__gt=after).order_by("seq")
+    qs = ChangeEvent.objects.filter(seq__gt=after).order_by("seq").select_related("operation")
     if unit_id is not None:
         qs = qs.filter(unit_id=unit_id)
     return list(qs[:limit])

@@ -53,3 +53,16 @@ def status_q(status: str, day: dt.date) -> Q:
         return started & Q(to_date__gte=day)
     raise ValueError(f"unknown status {status!r}")
 
+
+
+VALID = (UnitStatus.ACTIVE, UnitStatus.CLOSING)  # valid on the day: started and not closed
+
+
+def valid_on(first_from_date: dt.date, to_date: dt.date | None, day: dt.date) -> bool:
+    """Whether a unit is valid on `day` (active or closing): the read side's "on a date"."""
+    return status_on(first_from_date, to_date, day) in VALID
+
+
+def valid_q(day: dt.date) -> Q:
+    """`valid_on` as a filter."""
+    return status_q(UnitStatus.ACTIVE, day) | status_q(UnitStatus.CLOSING, day)

@@ -32,9 +32,18 @@ class FhirView(ReadView):
     renderer_classes = [FhirJSONRenderer, JSONRenderer]
 
     def handle_exception(self, exc):
+        """Every refusal as an OperationOutcome (a wrong method, format or parameter, too many
+        requests), with the HTTP status DRF chose."""
         response = super().handle_exception(exc)
+        code = {400: "invalid", 404: "not-found", 405: "not-supported", 406: "not-supported",
+                429: "throttled"}.get(response.status_code, "exception")
+        text = response.data.get("error") if isinstance(response.data, dict) else None
         if isinstance(exc, exceptions.Throttled):
-            response.data = fhir.operation_outcome("throttled", f"Too many requests; try again in {exc.wait or 1:.0f} seconds.")
+            text = f"Too many requests; try again in {exc.wait or 1:.0f} seconds."
+        response.data = fhir.operation_outcome(code, text or str(getattr(exc, "detail", exc)))
+        if isinstance(exc, exceptions.NotAcceptable | exceptions.NotFound):
+            # DRF could not pick a renderer for the request: answer FHIR JSON anyway.
+            response.accepted_renderer, response.accepted_media_type = FhirJSONRenderer(), FhirJSONRenderer.media_type
         return response
 
 
@@ -68,7 +77,8 @@ class OrganizationSearch(FhirView):
         system, sep, value = raw.rpartition("|")
         if not value:
             return _outcome(400, "value", f"identifier: {raw!r} has no value after the '|'.")
-        found = fhir.find(system if sep else None, value)
+        # "|value" is an identifier without a system: SOR issues none, so nothing matches.
+        found = [] if sep and not system else fhir.find(system if sep else None, value)
         if found is None:
             found = []  # a system this register does not issue: no match (FHIR search semantics)
         docs = Documents(View.now()).units(found[:MAX_MATCHES])

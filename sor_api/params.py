@@ -11,15 +11,25 @@ from registry import identifiers as ids
 
 from .exceptions import BadParameter
 
+# The latest date a view can read: the end of the day after it must still be a date.
+LAST_DAY = dt.date(9998, 12, 31)
+
+
+def parse_date(raw: str, name: str) -> dt.date:
+    try:
+        value = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadParameter(f"{name}: {raw!r} is not a date (YYYY-MM-DD).") from None
+    if value > LAST_DAY:
+        raise BadParameter(f"{name}: {raw} is after {LAST_DAY.isoformat()}.")
+    return value
+
 
 def date(request, name: str) -> dt.date | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise BadParameter(f"{name}: {raw!r} is not a date (YYYY-MM-DD).") from None
+    return parse_date(raw, name)
 
 
 def moment(request, name: str) -> dt.datetime | None:

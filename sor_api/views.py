@@ -20,7 +20,8 @@ from registry.read.codes import CODE_LISTS, code_document, code_model
 from registry.read.documents import Documents
 from registry.read.published import NotPublished, publication, published_unit
 from registry.read.state import View, subtree_ids
-from registry.status import UnitStatus
+from registry.read.state import units as units_in
+from registry.status import VALID, UnitStatus, valid_on
 
 from . import params
 from . import schema as shapes
@@ -42,7 +43,25 @@ ERRORS = {400: OpenApiResponse(shapes.Error, description="a parameter that canno
 
 
 class ReadView(APIView):
+    """GET only; answers in English whatever the staff pages' language (machines read these);
+    a query parameter holding a NUL character is refused before anything reads it."""
+
     http_method_names = ["get", "head", "options"]
+
+    def dispatch(self, request, *args, **kwargs):
+        from django.utils import translation
+
+        with translation.override("en"):
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        for name, values in request.query_params.lists():
+            if any("\x00" in v for v in values) or "\x00" in name:
+                raise BadParameter(f"{name.replace(chr(0), '')}: contains a NUL character.")
+        for name, value in kwargs.items():
+            if "\x00" in str(value):
+                raise BadParameter(f"{name}: contains a NUL character.")
 
 
 def _next(request, **changes) -> str:
@@ -127,7 +146,7 @@ class UnitDetail(ReadView):
         doc = Documents(view).units([sor_id]).get(sor_id)
         if doc is None:
             raise NotFound(_absent(sor_id, view))
-        if view.versions and doc["status"] in (UnitStatus.PLANNED, UnitStatus.CLOSED):
+        if view.versions and doc["status"] not in VALID:
             raise NotFound(f"Unit {sor_id} is not valid on {view.day.isoformat()} (status then: {doc['status']}).")
         return Response({**doc, "view": _view_info(view)})
 
@@ -152,12 +171,16 @@ class UnitSubtree(ReadView):
         after = params.sor_id(after, "after") if after else 0
         limit = params.integer(request, "limit", default=DEFAULT_PAGE, minimum=1, maximum=MAX_PAGE)
         below = [i for i in subtree_ids(sor_id, view) if i > after]
-        docs = Documents(view).units(below[:limit])
+        docs = Documents(view)
         if view.versions:
-            docs = {k: d for k, d in docs.items() if d["status"] in (UnitStatus.ACTIVE, UnitStatus.CLOSING)}
-        page = [docs[i] for i in below[:limit] if i in docs]
+            # Valid that day only, decided before the page is cut (a page is never empty but last).
+            rows = units_in(below, view)
+            below = [i for i in below if i in rows and valid_on(rows[i].first_from_date, rows[i].to_date, view.day)]
+        page_ids = below[:limit]
+        found = docs.units(page_ids)
+        page = [found[i] for i in page_ids if i in found]
         more = len(below) > limit
-        return Response({"results": page, "next": _next(request, after=str(below[limit - 1])) if more else None,
+        return Response({"results": page, "next": _next(request, after=str(page_ids[-1])) if more else None,
                          "view": _view_info(view)})
 
 
@@ -179,7 +202,7 @@ class ShakUnits(ReadView):
     def get(self, request, code):
         day = params.date(request, "date")
         code = code.strip()
-        if not code or len(code) > 7 or not code.isascii() or not code.isalnum():
+        if not 4 <= len(code) <= 7 or not code.isascii() or not code.isalnum():
             raise BadParameter(f"code: {code!r} is not a SHAK code (4 to 7 letters and digits).")
         return Response({"shak": code, "date": day or timezone.localdate(), "results": shak.units_with_shak(code, day)})
 
@@ -225,23 +248,15 @@ class LocationNumberDetail(ReadView):
 
 
 def routed_to(ln, day) -> list[int]:
-    """SOR-IDs of the open units whose messages go to `ln` on `day`: its holder's subtree only."""
-    from collections import defaultdict
-
+    """SOR-IDs of the open units whose messages go to `ln` on `day`: within its holder's subtree."""
     from django.db.models import Q
 
-    from registry.inheritance import Resolver
+    from registry.changelog import effective_state
 
-    holder = Unit.objects.get(pk=ln.unit_id)
-    below = list(Unit.objects.filter(Q(pk=holder.pk) | Q(ancestors__contains=[holder.pk])).exclude(to_date__lt=day))
-    units = {u.sor_id: u for u in below}
-    units.update({u.sor_id: u for u in Unit.objects.filter(sor_id__in=holder.ancestors)})
-    lns = defaultdict(list)
-    for row in LocationNumber.objects.filter(unit_id__in=[u.sor_id for u in below]).order_by():
-        lns[row.unit_id].append(row)
-    resolver = Resolver(units, lns, day)
-    return sorted(u.sor_id for u in below
-                  if (r := resolver.location_number(u)).value is not None and r.value.pk == ln.pk)
+    ids = list(Unit.objects.filter(Q(pk=ln.unit_id) | Q(ancestors__contains=[ln.unit_id]))
+               .exclude(to_date__lt=day).values_list("sor_id", flat=True))
+    state = effective_state(ids, day)
+    return sorted(i for i, blocks in state.items() if blocks["location_number"][1].get("location_number") == ln.gln)
 
 
 class Codes(ReadView):
@@ -298,10 +313,7 @@ class Publications(ReadView):
 
 
 def _day(raw: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise BadParameter(f"date: {raw!r} is not a date (YYYY-MM-DD).") from None
+    return params.parse_date(raw, "date")
 
 
 class PublicationDetail(ReadView):

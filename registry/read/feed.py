@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..models import ChangeEvent, EventEntity, EventKind, LocationNumber, Unit
+from ..models import ChangeEvent, EventEntity, EventKind, LocationNumber
 from .codes import CODE_FIELDS, CODE_LISTS, SLUG_OF, CodeCache
 from .documents import API_FIELD, BLOCK_NAMES, NOT_PUBLISHED, api_value
 
@@ -61,7 +61,9 @@ def _code_value(entity_model: str, attname: str, value, codes: CodeCache):
 def page(after: int = 0, limit: int = DEFAULT_LIMIT) -> tuple[list[dict], int | None]:
     """The events with a sequence number above `after` (at most `limit`), as feed items, and the
     last sequence number among them (None for an empty page)."""
-    events = list(ChangeEvent.objects.filter(seq__gt=after).order_by("seq").select_related("operation")[:limit])
+    from ..selectors import change_feed
+
+    events = change_feed(after, limit)
     return items(events), (events[-1].seq if events else None)
 
 
@@ -74,9 +76,17 @@ def items(events: list[ChangeEvent]) -> list[dict]:
         elif e.entity == EventEntity.MESSAGE_TYPE_LINK:
             ln_ids.update(int(v) for v in e.changes.get("location_number_id", []) if v is not None)
     glns = dict(LocationNumber.objects.filter(pk__in=ln_ids).values_list("pk", "gln")) if ln_ids else {}
-    closing = [int(e.object_id) for e in events
-               if e.entity == EventEntity.UNIT and e.kind in (EventKind.CLOSED, EventKind.MERGED_INTO)]
-    successors = dict(Unit.objects.filter(pk__in=closing).values_list("pk", "replaced_by")) if closing else {}
+    # A closure's successor is what the same operation named in ReplacedBy (a merge, a replacement
+    # closed together): an event never changes once published.
+    closing = {(e.operation_id, e.unit_id) for e in events
+               if e.entity == EventEntity.UNIT and e.kind in (EventKind.CLOSED, EventKind.MERGED_INTO)}
+    successors = {}
+    if closing:
+        named = ChangeEvent.objects.filter(operation_id__in={op for op, _u in closing}, entity=EventEntity.UNIT,
+                                           unit_id__in={u for _op, u in closing}, changes__has_key="replaced_by")
+        for op_id, unit_id, changes in named.values_list("operation_id", "unit_id", "changes"):
+            if (op_id, unit_id) in closing and changes["replaced_by"][1]:
+                successors[(op_id, unit_id)] = changes["replaced_by"][1]
     return [_item(e, codes, glns, successors) for e in events]
 
 
@@ -103,14 +113,15 @@ def _item(e: ChangeEvent, codes: CodeCache, glns: dict, successors: dict) -> dic
             fields[f"effective.location_number.{API_FIELD.get(inner, inner)}"] = {"old": old, "new": new}
             continue
         if e.entity == EventEntity.MESSAGE_TYPE_LINK and attname == "location_number_id":
-            old, new = glns.get(old, old), glns.get(new, new)
+            old, new = glns.get(old), glns.get(new)  # the GLN, never the row id
         elif attname in CODE_FIELDS.get(entity_model, {}):
             old, new = _code_value(entity_model, attname, old, codes), _code_value(entity_model, attname, new, codes)
         else:
             old, new = api_value(attname, old), api_value(attname, new)
         fields[_field_name(e.kind, attname)] = {"old": old, "new": new}
     if e.entity == EventEntity.LOCATION_NUMBER:
-        item["location_number"] = glns.get(int(e.object_id)) or (e.changes.get("gln") or [None, None])[-1]
+        logged = e.changes.get("gln") or [None, None]
+        item["location_number"] = glns.get(int(e.object_id)) or logged[1] or logged[0]
     elif e.entity == EventEntity.MESSAGE_TYPE_LINK:
         item["location_number"] = fields.get("location_number", {}).get("new") or fields.get(
             "location_number", {}).get("old")
@@ -118,7 +129,7 @@ def _item(e: ChangeEvent, codes: CodeCache, glns: dict, successors: dict) -> dic
     item["operation_id"] = str(e.operation.uuid)
     item["committed_at"] = _utc(e.sequenced_at)
     if e.entity == EventEntity.UNIT and e.kind in (EventKind.CLOSED, EventKind.MERGED_INTO):
-        named = e.changes.get("replaced_by", [None, None])[1] or successors.get(e.unit_id) or []
+        named = e.changes.get("replaced_by", [None, None])[1] or successors.get((e.operation_id, e.unit_id)) or []
         item["successor"] = str(named[0]) if named else None
     return item
 

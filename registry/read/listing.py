@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from ..models import ChangeEvent, Unit
 from ..selectors import unit_search_q
-from ..status import UnitStatus, status_q
+from ..status import UnitStatus, status_q, valid_q
 from .codes import CodeCache
 from .state import View
 
@@ -69,8 +69,7 @@ def filter_q(filters: Filters, view: View, codes: CodeCache) -> Q:
     if filters.status:
         q &= status_q(filters.status, view.day)
     elif view.versions:
-        # valid_on without a status: the units valid that day (started, not closed).
-        q &= status_q(UnitStatus.ACTIVE, view.day) | status_q(UnitStatus.CLOSING, view.day)
+        q &= valid_q(view.day)  # valid_on without a status: the units valid that day
     if filters.modified_since:
         first = first_seq_since(filters.modified_since)
         if first is None:

@@ -14,7 +14,7 @@ import io
 from django.utils import timezone
 
 from ..models import Unit
-from ..status import UnitStatus, status_on
+from ..status import valid_on
 from . import state
 from .codes import CodeCache
 
@@ -22,7 +22,7 @@ CSV_COLUMNS = ["ShakCode", "SorId", "Name", "Level", "EntityType", "ValidFrom", 
 
 
 def _valid(row, day: dt.date) -> bool:
-    return status_on(row.first_from_date, row.to_date, day) in (UnitStatus.ACTIVE, UnitStatus.CLOSING)
+    return valid_on(row.first_from_date, row.to_date, day)
 
 
 def _rows_with_shak(day: dt.date | None, code: str | None = None) -> list:

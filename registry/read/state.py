@@ -94,7 +94,9 @@ def units(ids, view: View) -> dict:
     history = Unit.history.model.objects.filter(sor_id__in=ids)
     if view.historical:
         return {row.sor_id: row for row in _latest(history, "sor_id", view)}
-    rows = (history.filter(from_date__lte=view.day)
+    # Valid on a day as known now (`selectors.unit_version_on`'s rule, for many units at once):
+    # units of the register only; a withdrawn unit (never published, its row removed) has none.
+    rows = (history.filter(from_date__lte=view.day, sor_id__in=Unit.objects.filter(sor_id__in=ids).values("sor_id"))
             .order_by("sor_id", "-from_date", "-history_date", "-history_id").distinct("sor_id"))
     return {row.sor_id: row for row in rows}
 
@@ -122,20 +124,41 @@ def with_ancestors(found: dict, view: View) -> dict:
 
 
 def location_numbers(unit_ids, view: View) -> dict:
-    """unit sor_id -> its location-number rows in the view."""
+    """unit sor_id -> its location-number rows in the view. Valid on a day: each number's version
+    for that day (a number moved with a date belonged to its former holder before it)."""
     unit_ids = list(set(unit_ids))
     out = defaultdict(list)
     if not unit_ids:
         return out
-    if not view.historical:
+    if view.current_rows:
         rows = LocationNumber.objects.filter(unit_id__in=unit_ids)
     else:
         history = LocationNumber.history.model.objects
         ever = history.filter(unit_id__in=unit_ids).values("id")
-        rows = [r for r in _latest(history.filter(id__in=ever), "id", view) if r.unit_id in set(unit_ids)]
+        if view.historical:
+            picked = _latest(history.filter(id__in=ever), "id", view)
+        else:
+            current = LocationNumber.objects.filter(id__in=ever).values("id")
+            picked = _numbers_on(history.filter(id__in=current), view.day)
+        rows = [r for r in picked if r.unit_id in set(unit_ids)]
     for row in rows:
         out[row.unit_id].append(row)
     return out
+
+
+def _numbers_on(history_qs, day: dt.date) -> list:
+    """Per location number: its latest version starting on or before `day` (a number's FromDate
+    moves with a dated move), or, when it starts later, its latest row."""
+    latest = {}
+    for row in history_qs.order_by("id", "-history_date", "-history_id"):
+        latest.setdefault(row.id, []).append(row)
+    picked = []
+    for rows in latest.values():
+        dated = [r for r in rows if r.from_date is None or r.from_date <= day]
+        row = dated[0] if dated else rows[0]
+        if row.history_type != "-":
+            picked.append(row)
+    return picked
 
 
 def message_types(ln_ids, view: View) -> dict:
@@ -155,15 +178,15 @@ def message_types(ln_ids, view: View) -> dict:
 
 
 def subtree_ids(root_id: int, view: View) -> list[int]:
-    """The SOR-IDs below `root_id` in the view (not the root), by parent links."""
-    if view.current_rows or view.versions:
-        # Valid on a day as known now: the tree as it is (moves are dated by the change log).
+    """The SOR-IDs below `root_id` in the view (not the root), by the parent links of the view's
+    rows (valid on a day: each unit's version that day, so a dated move counts from its date)."""
+    if view.current_rows:
         return list(Unit.objects.filter(ancestors__contains=[root_id]).order_by("sor_id").values_list("sor_id", flat=True))
-    found, frontier = [], {root_id}
+    found, frontier = set(), {root_id}
     history = Unit.history.model.objects
     while frontier:
-        ever = history.filter(parent_id__in=frontier).values("sor_id")
-        rows = _latest(history.filter(sor_id__in=ever), "sor_id", view)
-        frontier = {r.sor_id for r in rows if r.parent_id in frontier} - set(found)
-        found.extend(frontier)
+        ever = set(history.filter(parent_id__in=frontier).values_list("sor_id", flat=True).distinct()) - found
+        rows = units(ever, view)
+        frontier = {r.sor_id for r in rows.values() if r.parent_id in frontier} - found
+        found |= frontier
     return sorted(found)
