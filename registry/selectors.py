@@ -53,8 +53,9 @@ def unit_search_q(term: str, *, with_gln: bool = True) -> Q:
         if len(digits) <= 6:
             q |= Q(provider_number=digits.zfill(6))
         if len(digits) == 13 and with_gln:
-            # A subquery, not a join: no DISTINCT needed, and each branch keeps its own index.
-            q |= Q(sor_id__in=LocationNumber.objects.filter(gln=digits).values("unit_id"))
+            # The holders first (one indexed query), not a join or a subquery: no DISTINCT needed,
+            # and PostgreSQL keeps one index per branch of the OR instead of scanning every unit.
+            q |= Q(sor_id__in=list(LocationNumber.objects.filter(gln=digits).values_list("unit_id", flat=True)))
         if len(digits) >= 11:
             q |= Q(sor_id=int(digits))
         return q
