@@ -134,17 +134,17 @@ def test_a_held_runs_files_are_downloadable_by_staff_only(client, export_root, g
 
 
 @pytest.mark.django_db
-def test_the_site_root_and_see_site_lead_to_the_public_files_and_no_debug_404(client, settings, sor_admin):
+def test_the_site_root_and_see_site_lead_to_the_public_browser_and_no_debug_404(client, settings, sor_admin):
     settings.DEBUG = False
     response = client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/filer/"
+    assert response.status_code == 302 and response["Location"] == "/sor/"
     missing = client.get("/no-such-page/")
     assert missing.status_code == 404
     body = missing.content.decode()
     assert "Siden findes ikke" in body and "URLconf" not in body and "urlpatterns" not in body
     client.force_login(sor_admin)
     index = client.get("/admin/").content.decode()
-    assert 'href="/filer/"' in index
+    assert 'href="/sor/"' in index
 
 
 @pytest.mark.django_db
