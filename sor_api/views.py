@@ -42,9 +42,10 @@ ERRORS = {400: OpenApiResponse(shapes.Error, description="a parameter that canno
           429: OpenApiResponse(shapes.Error, description="too many requests (see Retry-After)")}
 
 
+# GET only; answers in English whatever the staff pages' language (machines read these); a query
+# parameter holding a NUL character is refused before anything reads it. (A comment, not a
+# docstring: the OpenAPI description would show it on every endpoint.)
 class ReadView(APIView):
-    """GET only; answers in English whatever the staff pages' language (machines read these);
-    a query parameter holding a NUL character is refused before anything reads it."""
 
     http_method_names = ["get", "head", "options"]
 

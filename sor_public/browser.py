@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -97,9 +96,12 @@ def _choices():
 def search(request):
     q = (request.GET.get("q") or "").strip()[:100]
     day, date_error = _day(request)
-    params = {k: (request.GET.get(k) or "").strip() for k in ("niveau", "type", "region", "ejertype", "status")}
+    params = {k: (request.GET.get(k) or "").strip()[:40] for k in ("niveau", "type", "region", "ejertype", "status")}
     choices = _choices()
     errors = [date_error] if date_error else []
+    if "\x00" in q or any("\x00" in v for v in params.values()):
+        errors.append(_("Søgningen indeholder et tegn, der ikke kan søges på (NUL)."))
+        q, params = q.replace("\x00", ""), {k: v.replace("\x00", "") for k, v in params.items()}
     if params["niveau"] and params["niveau"] not in dict(LEVELS):
         errors.append(_("Niveauet %(value)s findes ikke.") % {"value": params["niveau"]})
     if params["status"] not in ("", "aaben", "lukket"):
@@ -116,7 +118,8 @@ def search(request):
         try:
             found, total = run_search(filters, view, offset=(page_no - 1) * PAGE, limit=PAGE)
         except UnknownCode as exc:
-            errors.append(_("Filteret kan ikke bruges: %(error)s") % {"error": exc})
+            what = {"type": _("enhedstype"), "region": _("region"), "owner_type": _("ejertype")}.get(exc.param, exc.param)
+            errors.append(_("Den valgte %(what)s findes ikke.") % {"what": what})
         else:
             docs = Documents(view).units(found)
             results = [docs[i] for i in found if i in docs]
@@ -132,33 +135,47 @@ def search(request):
         "prev_url": f"?{urlencode({**query, 'side': page_no - 1})}" if page_no > 1 else None,
         "next_url": f"?{urlencode({**query, 'side': page_no + 1})}" if page_no < pages or (capped and results) else None,
         "date_query": f"?{urlencode({'dato': day.isoformat()})}" if day else "",
+        "first_url": f"?{urlencode(query)}" if page_no > 1 and not results else None,
     }
     return render(request, "public/browser_search.html", context, status=400 if errors else 200)
 
 
 def _row(doc: dict) -> dict:
     routed = doc["effective"]["location_number"]
+    postal, visiting = doc["effective"]["postal_address"], doc["effective"]["visiting_address"]
+    places = [_place(postal)]
+    if visiting and (not postal or visiting["value"] != postal["value"]):
+        places.append(_("besøg: %(place)s") % {"place": _place(visiting)})
     return {"doc": doc, "status_label": STATUS_LABELS.get(doc["status"], doc["status"]),
-            "gln": routed["value"]["gln"] if routed else None, "level_label": dict(LEVELS).get(doc["level"], doc["level"])}
+            "gln": routed["value"]["gln"] if routed else None, "gln_inherited": bool(routed) and routed["how"] == "inherited",
+            "places": [p for p in places if p], "level_label": dict(LEVELS).get(doc["level"], doc["level"])}
+
+
+def _place(block) -> str:
+    if not block:
+        return ""
+    v = block["value"]
+    return " ".join(x for x in (v.get("post_code"), v.get("district_name")) if x)
 
 
 @throttled
 @require_GET
 def unit(request, sor_id):
     day, date_error = _day(request)
-    if not ids.is_digits(str(sor_id)):
-        raise Http404
+    if not ids.is_digits(sor_id) or len(sor_id) > 18:
+        return _not_found(request, _("%(value)s er ikke et SOR-ID: et SOR-ID har kun cifre.") % {"value": sor_id[:40]})
+    sor_id = int(sor_id)
     view = _view(day)
     docs = Documents(view)
     found, resolver, lns, mts = docs.load([sor_id])
     row = found.get(sor_id)
     today_row = Unit.objects.filter(pk=sor_id).first()
     if today_row is None:
-        raise Http404(_("Ingen enhed har SOR-ID %(id)s.") % {"id": sor_id})
+        return _not_found(request, _("Ingen enhed har SOR-ID %(id)s.") % {"id": sor_id})
     date_query = f"?{urlencode({'dato': day.isoformat()})}" if day else ""
     if row is None:
-        return render(request, "public/browser_not_then.html", {"unit": today_row, "day": day, "errors": [date_error] if date_error else []},
-                      status=404)
+        return render(request, "public/browser_not_then.html",
+                      {"unit": today_row, "day": day, "errors": [date_error] if date_error else []}, status=404)
     doc = docs.unit(row, found, resolver, lns, mts)
     above = [{"sor_id": a, "name": found[int(a)].name if int(a) in found else a,
               "level": dict(LEVELS).get(found[int(a)].level, "") if int(a) in found else ""} for a in doc["ancestors"]]
@@ -186,9 +203,14 @@ def unit(request, sor_id):
         "replaces": [(i, names.get(int(i), "")) for i in doc["replaces"] or []],
         "replaced_by": [(i, names.get(int(i), "")) for i in doc["replaced_by"] or []],
         "history": history(sor_id),
+        "starts_later": (doc["status"] == UnitStatus.PLANNED and not day),
         "api_url": reverse("api:unit", args=[sor_id]),
     }
     return render(request, "public/browser_unit.html", context)
+
+
+def _not_found(request, message: str):
+    return render(request, "public/browser_not_found.html", {"message": message}, status=404)
 
 
 def _address_lines(block) -> list[str]:
@@ -206,8 +228,14 @@ def _address_lines(block) -> list[str]:
 KIND_LABELS = {k.value: k.label for k in EventKind}
 
 
+EXTRA_LABELS = {"message_type": gettext_lazy("EDI-meddelelsestype"), "location_number": gettext_lazy("lokationsnummer"),
+                "gln": gettext_lazy("lokationsnummer")}
+
+
 def _model_label(api_name: str) -> str:
     """The Danish label of a unit or location-number field by its API name (valid_to → "gældende til og med")."""
+    if api_name in EXTRA_LABELS:
+        return str(EXTRA_LABELS[api_name])
     from django.core.exceptions import FieldDoesNotExist
 
     from registry.models import LocationNumber
@@ -241,12 +269,16 @@ def _field_label(api_name: str) -> str:
     return f"{label}: {ADDRESS_LABELS.get(field) or _model_label(field)}"
 
 
+HIDDEN = {"status_present", "virtual_addresses.present", "postal_address.present", "visiting_address.present",
+          "activity_address.present"}  # bookkeeping of the file format, not facts about the unit
+
+
 def _listed(api_name: str) -> bool:
     """An inherited location number is shown by its number and source; its attributes (system,
     network operator, …) change with it and are on the number's own page in the API."""
     if api_name.startswith("effective.location_number."):
         return api_name == "effective.location_number.source"
-    return True
+    return api_name not in HIDDEN
 
 
 def _shown(value):
@@ -255,6 +287,8 @@ def _shown(value):
         return None
     if isinstance(value, bool):
         return _("ja") if value else _("nej")
+    if isinstance(value, list):
+        return ", ".join(v.get("code", str(v)) if isinstance(v, dict) else str(v) for v in value)
     return value
 
 

@@ -8,5 +8,5 @@ app_name = "sor"
 
 urlpatterns = [
     path("", browser.search, name="search"),
-    path("enhed/<int:sor_id>/", browser.unit, name="unit"),
+    path("enhed/<str:sor_id>/", browser.unit, name="unit"),
 ]

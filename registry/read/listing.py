@@ -30,13 +30,15 @@ class Filters:
 
 
 class UnknownCode(ValueError):
-    pass
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
 
 
 def _code_pk(codes: CodeCache, model_name: str, code: str, param: str) -> int:
     pk = codes.pk_of(model_name, code)
     if pk is None:
-        raise UnknownCode(f"{param}: {code!r} is not a code of the list.")
+        raise UnknownCode(f"{param}: {code!r} is not a code of the list.", param)
     return pk
 
 
@@ -51,6 +53,13 @@ def filter_q(filters: Filters, view: View, codes: CodeCache) -> Q:
     q = Q()
     if filters.search:
         found = unit_search_q(filters.search, with_gln=not view.historical)
+        words = filters.search.split()
+        if filters.places and len(words) > 1:
+            # The public search: every word somewhere in the name, in any order.
+            every = Q()
+            for word in words:
+                every &= Q(name__icontains=word)
+            found |= every
         q &= (found | place_q(filters.search)) if filters.places else found
     if filters.level:
         q &= Q(level=filters.level)
@@ -84,11 +93,15 @@ def place_q(term: str) -> Q:
     it from (the public browser lists that unit)."""
     term = term.strip()
     if len(term) == 4 and term.isascii() and term.isdigit():
-        return Q(postal_present=True, postal_post_code=term) | Q(visiting_present=True, visiting_post_code=term)
-    if term and not any(c.isdigit() for c in term):
-        return (Q(postal_present=True, postal_district_name__iexact=term)
-                | Q(visiting_present=True, visiting_district_name__iexact=term))
-    return Q(pk__in=[])
+        own = Q(postal_present=True, postal_post_code=term) | Q(visiting_present=True, visiting_post_code=term)
+    elif term and not any(c.isdigit() for c in term):
+        own = (Q(postal_present=True, postal_district_name__iexact=term)
+               | Q(visiting_present=True, visiting_district_name__iexact=term))
+    else:
+        return Q(pk__in=[])
+    # The units below that have no address of their own inherit it (a practice under its owner).
+    holders = list(Unit.objects.filter(own).values_list("sor_id", flat=True)[:5000])
+    return own | Q(postal_present=False, visiting_present=False, ancestors__overlap=holders)
 
 
 COUNT_CAP = 1000

@@ -96,9 +96,19 @@ def units(ids, view: View) -> dict:
         return {row.sor_id: row for row in _latest(history, "sor_id", view)}
     # Valid on a day as known now (`selectors.unit_version_on`'s rule, for many units at once):
     # units of the register only; a withdrawn unit (never published, its row removed) has none.
-    rows = (history.filter(from_date__lte=view.day, sor_id__in=Unit.objects.filter(sor_id__in=ids).values("sor_id"))
+    known = history.filter(sor_id__in=Unit.objects.filter(sor_id__in=ids).values("sor_id"))
+    rows = (known.filter(from_date__lte=view.day)
             .order_by("sor_id", "-from_date", "-history_date", "-history_id").distinct("sor_id"))
-    return {row.sor_id: row for row in rows}
+    found = {row.sor_id: row for row in rows}
+    # A unit valid that day whose recorded versions all start later (its history began with an
+    # import or the generator, after its first FromDate): its earliest known version is the best
+    # knowledge of that day.
+    missing = set(ids) - set(found)
+    if missing:
+        earliest = (known.filter(sor_id__in=missing, first_from_date__lte=view.day)
+                    .order_by("sor_id", "from_date", "history_date", "history_id").distinct("sor_id"))
+        found.update({row.sor_id: row for row in earliest})
+    return found
 
 
 def with_ancestors(found: dict, view: View) -> dict:

@@ -43,9 +43,12 @@ def test_each_search_kind_finds_the_unit(browser_client, tree, make_tree):
     assert result_ids(c, f"q={gln(1)}") == [si]  # location number
     assert result_ids(c, "q=8001") == [si]  # SHAK
     assert result_ids(c, "q=12345674") == [ie]  # CVR
-    assert result_ids(c, "q=9700") == [ie]  # post code of the unit's own address
-    assert result_ids(c, "q=brønderslev") == [ie]  # town
-    assert result_ids(c, "q=København V") == [str(other["ie"].pk)]
+    everyone = sorted(str(tree[k].pk) for k in ("ie", "si", "oe", "leaf"))
+    # A post code or town: the owner's own address, and the units below it that inherit it.
+    assert sorted(result_ids(c, "q=9700")) == everyone
+    assert sorted(result_ids(c, "q=brønderslev")) == everyone
+    assert sorted(result_ids(c, "q=København V")) == sorted(str(other[k].pk) for k in ("ie", "si", "oe", "leaf"))
+    assert result_ids(c, "q=ydernummer Østergade") == [oe]  # every word, in any order
     assert set(result_ids(c, "q=vesterbro")) == {str(other[k].pk) for k in ("ie", "si", "oe", "leaf")}  # name part
     assert result_ids(c, "q=ingen+s%C3%A5dan+enhed") == []
 
@@ -76,7 +79,7 @@ def test_the_unit_page_shows_effective_values_with_links_to_their_source(browser
     source = routing.xpath(".//a")[0]
     assert source.get("href") == f"/sor/enhed/{tree['si'].pk}/#routing" and source.text == "Lægerne Østergade klinik"
     assert "arvet fra" in routing.text_content()
-    types = doc.xpath("//h2[@id='routing']/following-sibling::table[1]//tbody/tr/td[1]/text()")
+    types = doc.xpath("//h2[@id='routing']/following-sibling::div[1]/table//tbody/tr/td[1]/text()")
     assert sorted(types) == sorted(t.code for t in tree["types"])
     postal = doc.xpath("//h3[text()='Postadresse']/following-sibling::p[1]")[0]
     assert "Østergade 70" in postal.text_content() and "9700 Brønderslev" in postal.text_content()
@@ -112,7 +115,7 @@ def test_the_history_lists_published_changes_and_no_staff_or_personal_data(brows
     responsible_set(actor=sor_admin, owner=tree["ie"], name="Hanne Jensen", email="hanne.jensen@example.dk",
                     phone="22334455", reason="SOR-ansvarlig", origin="admin")
     text = page(browser_client, f"/sor/enhed/{tree['oe'].pk}/").text_content()
-    history = page(browser_client, f"/sor/enhed/{tree['oe'].pk}/").xpath("//h2[@id='history']/following-sibling::table[1]")[0]
+    history = page(browser_client, f"/sor/enhed/{tree['oe'].pk}/").xpath("//h2[@id='history']/following-sibling::div[1]/table")[0]
     assert "telefon: – → 11223344" in history.text_content() and "ændret" in history.text_content()
     owner_text = page(browser_client, f"/sor/enhed/{tree['ie'].pk}/").text_content()
     for secret in ("Hanne", "hanne.jensen@example.dk", "22334455", "Intern note", "sor-admin"):
@@ -138,3 +141,32 @@ def test_the_admins_see_site_link_and_a_units_view_on_site_point_to_the_browser(
     assert admin.site.site_url == "/sor/"
     assert tree["oe"].get_absolute_url() == f"/sor/enhed/{tree['oe'].pk}/"
     assert Client().get("/").url == "/sor/"
+
+
+def test_a_unit_valid_before_its_first_recorded_version_is_shown_with_its_earliest_version(browser_client, tree):
+    from django.test import Client as ApiClient
+
+    api = ApiClient()
+    from registry.services.units import unit_create
+
+    imported = unit_create(**CMD, level="OE", parent=tree["si"], name="Importeret klinik", from_date=dt.date(2020, 1, 1),
+                           first_from_date=dt.date(2010, 1, 1))
+    doc = page(browser_client, f"/sor/enhed/{imported.pk}/?dato=2015-01-01")
+    assert doc.xpath("//h1")[0].text_content() == "Importeret klinik"
+    assert [a.text for a in page(browser_client, "/sor/?q=importeret&dato=2015-01-01").xpath(
+        "//table[@class='data']/tbody/tr/td[1]/a")] == ["Importeret klinik"]
+    assert api.get(f"/api/v1/units/{imported.pk}/?valid_on=2015-01-01").status_code == 200
+    before = page(browser_client, f"/sor/enhed/{imported.pk}/?dato=2009-12-31", status=404)
+    assert "Den er gældende fra 1. januar 2010" in before.text_content()
+
+
+def test_bad_input_gets_a_danish_answer_with_a_way_on(browser_client, tree):
+    nul = browser_client.get("/sor/?q=a%00b")
+    assert nul.status_code == 400 and "ikke kan søges på" in nul.content.decode()
+    for url, text in (("/sor/enhed/abc/", "abc er ikke et SOR-ID"), ("/sor/enhed/12345678901/", "Ingen enhed har SOR-ID 12345678901")):
+        doc = page(browser_client, url, status=404)
+        assert text in doc.text_content() and doc.xpath("//a[@href='/sor/']"), url
+    past = page(browser_client, "/sor/?q=behandler&side=9")
+    assert past.xpath("//a[text()='Gå til første side']/@href") == ["?q=behandler"]
+    wrong = browser_client.get("/sor/?ejertype=abc")
+    assert wrong.status_code == 400 and "Den valgte ejertype findes ikke." in wrong.content.decode()
