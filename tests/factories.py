@@ -34,3 +34,29 @@ def test_database_url() -> str:
 
 
 test_database_url.__test__ = False  # a helper, not a test
+
+
+def run_client_processes(script: str, count: int, **environment) -> list:
+    """Run `script` (Python, printing one JSON line last) in `count` processes at once against the
+    test database and the test's cache namespace (pass SOR_CACHE_PREFIX and settings in
+    `environment`); returns each process's JSON answer. For limits that must hold across processes."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sor_admin.settings", "DATABASE_URL": test_database_url(),
+           **environment}
+    root = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    answers = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        answers.append(json.loads(out.strip().splitlines()[-1]))
+    return answers
+
+
+run_client_processes.__test__ = False

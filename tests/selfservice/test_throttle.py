@@ -1,17 +1,11 @@
 """The self-service rate limit is counted in Redis, so it holds across web processes."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from django.db import connection
+
+from tests.factories import run_client_processes
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT = """
 import json, os, django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sor_admin.settings")
@@ -29,17 +23,8 @@ print(json.dumps(statuses))
 
 
 def test_two_processes_share_one_limit_and_the_excess_is_answered_429(own_cache_namespace):
-    db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sor_admin.settings",
-           "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "SOR_CACHE_PREFIX": own_cache_namespace, "SOR_SELFSERVICE_RATE": "10", "SOR_SELFSERVICE_RATE_WINDOW": "600"}
-    procs = [subprocess.Popen([sys.executable, "-c", CLIENT], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    results = run_client_processes(CLIENT, 2, SOR_CACHE_PREFIX=own_cache_namespace, SOR_SELFSERVICE_RATE="10",
+                                   SOR_SELFSERVICE_RATE_WINDOW="600")
     statuses = [status for result in results for status, _retry in result]
     # 16 lookups from two processes against one limit of 10: 10 answered, 6 refused. Each
     # process alone stayed under the limit (8), so only a shared counter refuses any.
