@@ -92,3 +92,31 @@ class OrganizationSearch(FhirView):
                       for i in found[:MAX_MATCHES] if i in docs],
         }
         return Response(bundle)
+
+
+class Metadata(FhirView):
+    @extend_schema(operation_id="fhir_metadata", summary="FHIR R4 CapabilityStatement: what this façade serves",
+                   responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
+    def get(self, request):
+        return Response({
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-12-03",
+            "kind": "instance",
+            "software": {"name": "SOR-administration"},
+            "implementation": {"description": "SOR (Sundhedsvæsenets Organisationsregister), read only",
+                               "url": request.build_absolute_uri("/fhir")},
+            "fhirVersion": "4.0.1",
+            "format": ["application/fhir+json"],
+            "rest": [{
+                "mode": "server",
+                "resource": [{
+                    "type": "Organization",
+                    "profile": fhir.PROFILE,
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": [{"name": "identifier", "type": "token",
+                                     "documentation": f"<system>|<value>: {fhir.SOR}, {fhir.GLN}, {fhir.YDERNUMMER}, "
+                                                      f"{fhir.CVR}"}],
+                }],
+            }],
+        })

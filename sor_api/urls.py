@@ -28,6 +28,7 @@ urlpatterns = [
 ]
 
 fhir_urlpatterns = [
+    path("metadata", fhir.Metadata.as_view(), name="fhir-metadata"),
     path("Organization", fhir.OrganizationSearch.as_view(), name="fhir-organization-search"),
     path("Organization/<str:sor_id>", fhir.OrganizationRead.as_view(), name="fhir-organization"),
 ]

@@ -73,3 +73,14 @@ def test_a_closed_unit_is_inactive_and_errors_are_operation_outcomes(api, tree):
     unit_update(**CMD, unit=tree["oe"].pk, changes={"provider_number": ""})
     oe = fhir_get(api, f"/fhir/Organization/{tree['oe'].pk}")
     assert YDER not in {i["system"] for i in oe["identifier"]}
+
+
+def test_the_capability_statement_says_organization_read_and_search_by_identifier(api, db):
+    from fhir.resources.capabilitystatement import CapabilityStatement
+
+    statement = fhir_get(api, "/fhir/metadata")
+    CapabilityStatement.parse_obj(statement)
+    organization = statement["rest"][0]["resource"][0]
+    assert statement["fhirVersion"] == "4.0.1" and organization["type"] == "Organization"
+    assert {i["code"] for i in organization["interaction"]} == {"read", "search-type"}
+    assert [p["name"] for p in organization["searchParam"]] == ["identifier"]

@@ -29,7 +29,7 @@ def test_every_documented_endpoint_answers_and_the_feed_kinds_are_listed(api, ex
     values = {"sor_id": str(tree["oe"].pk), "gln": gln(1), "code_list": "regions", "code": "8001",
               "day": DAY.isoformat()}
     paths = schema["paths"]
-    assert len(paths) == 16  # every endpoint of the README's list
+    assert len(paths) == 17  # every endpoint of the README's list
     answered = []
     for template, operations in paths.items():
         url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
