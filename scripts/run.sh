@@ -25,6 +25,7 @@ $PY manage.py sor_mail poll || true
   --pidfile= >.data/logs/beat.log 2>&1 & pids+=($!)
 cat <<MSG
 [sor] staff admin:  http://127.0.0.1:8000/admin/   (demo logins above; password = user name)
+[sor] public SOR browser: http://127.0.0.1:8000/sor/   read API: http://127.0.0.1:8000/api/v1/ (docs: /api/v1/docs/, FHIR: /fhir/)
 [sor] public files: http://127.0.0.1:8000/filer/   self-service: http://127.0.0.1:8000/selvbetjening/
 [sor] SORpost mailbox: IMAP 127.0.0.1:${SOR_IMAP_PORT:-11143} (sorpost/sorpost); sent replies: .data/mail/outbox/
 [sor] Celery worker and beat logs: .data/logs/   Ctrl-C stops everything started here.
